@@ -1,0 +1,219 @@
+"""One request, as the pipeline reads: validate → retrieve → score → fuse → explain.
+
+`Models` holds what is expensive (the LM backend, the embedder) once per process; a `Catalog` is opened per
+thread or request. Both the CLI and the app call `recommend()` and get the same `Result`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from . import fuse as F
+from .catalog import Catalog, Item
+from .config import ScoringConfig
+from .embed import Embedder, history_vector, semantic_search
+from .errors import EmptyCandidatesError, ModelLoadError, RecsysError
+from .lm import TransformersBackend, cache_key
+from .models import load_sentence_model, pick_device
+from .scoring import PairScorer
+from .text import template_for
+from .types import PRIOR, SIMILARITY, Contribution, Query, Recommendation, Result, history_key
+
+log = logging.getLogger(__name__)
+
+
+class Models:
+    """The process's models, each loaded on first use and shared by every thread."""
+
+    def __init__(self, device: str | None = None, backend: str = "transformers"):
+        self.device = device
+        self.backend = backend
+        self._backends: dict[str, object] = {}
+        self._embedders: dict[str, Embedder] = {}
+        self._lock = threading.Lock()
+
+    def lm(self, name: str):
+        with self._lock:
+            if name not in self._backends:
+                if self.backend == "transformers":
+                    self._backends[name] = TransformersBackend(name, self.device)
+                else:
+                    from .backends import make_backend
+
+                    self._backends[name] = make_backend(self.backend, name)
+            return self._backends[name]
+
+    def lm_cache_key(self, name: str) -> str:
+        if self.backend != "transformers":
+            return f"{name}@{self.backend.split(':')[0]}"
+        return cache_key(name, pick_device(self.device))
+
+    def pair_scorer(self, catalog: Catalog, config: ScoringConfig) -> PairScorer:
+        return PairScorer(lambda: self.lm(config.model), self.lm_cache_key(config.model), catalog.db,
+                          config.max_item_tokens)
+
+    def embedder(self, name: str) -> Embedder:
+        with self._lock:
+            if name not in self._embedders:
+                self._embedders[name] = Embedder(name, lambda: load_sentence_model(name, self.device))
+            return self._embedders[name]
+
+
+_default_models: Models | None = None
+
+
+def default_models() -> Models:
+    global _default_models
+    if _default_models is None:
+        _default_models = Models()
+    return _default_models
+
+
+class _Timer:
+    def __init__(self):
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000
+
+
+def recommend(catalog: Catalog, query: Query, models: Models | None = None, fallback: bool = False) -> Result:
+    """Rank candidates for a history and explain every score.
+
+    fallback=True: if the LM cannot be loaded or runs out of memory, rank by embeddings + prior and say so
+    (the app); fallback=False: raise ModelLoadError (the CLI, the evaluation).
+    """
+    models = models or default_models()
+    cfg = query.config
+    timer = _Timer()
+    notes: list[str] = []
+    with timer("total"):
+        history = catalog.require(list(query.history))
+        dataset = _dataset_of(history, query)
+        with timer("retrieve"):
+            candidates = _candidates(catalog, models, query, history, dataset, notes)
+        if not candidates:
+            raise EmptyCandidatesError("no candidates left to rank: the candidate set is empty or holds only history items")
+        if len(candidates) == 1:
+            notes.append("only one candidate: it is returned without anything to rank it against")
+
+        lm_history = history[-cfg.max_history:] if cfg.uses_lm else []
+        emphasis = np.array([query.emphasis.get(i.id, 1.0) for i in lm_history])
+        w_lm = F.history_weights(len(lm_history), cfg.gamma, emphasis)
+        w_all = F.history_weights(len(history), cfg.gamma, np.array([query.emphasis.get(i.id, 1.0) for i in history]))
+
+        with timer("embed"):
+            similarity = _similarity(catalog, models, cfg, history, w_all, candidates) if history else None
+        total, n_items = catalog.popularity_total(dataset) if dataset else (0.0, len(candidates))
+        prior = F.log_prior(np.array([c.popularity for c in candidates]), total, n_items)
+
+        s = np.zeros((0, len(candidates)))
+        model_used, computed = "", 0
+        if lm_history:
+            with timer("lm"):
+                try:
+                    s, computed = _lm_scores(catalog, models, cfg, lm_history, candidates, dataset)
+                    model_used = cfg.model
+                except (ModelLoadError, MemoryError) as e:
+                    if not fallback:
+                        raise
+                    notes.append(f"language model unavailable ({e}); ranked by embeddings + prior only")
+                    lm_history, w_lm = [], np.zeros(0)
+        if not history:
+            notes.append("empty history: ranked by the popularity prior alone")
+
+        with timer("fuse"):
+            fused = F.fuse(s, w_lm, cfg.fusion, alpha=cfg.alpha, prior=prior, beta=cfg.beta if history else 1.0,
+                           similarity=similarity, lam=cfg.lam, standardize=cfg.standardize)
+            order = sorted(range(len(candidates)), key=lambda j: (-fused.scores[j], candidates[j].id))[: query.top]
+            recs = tuple(
+                Recommendation(item=candidates[j], rank=r + 1, score=float(fused.scores[j]),
+                               contributions=_contributions(fused.parts[j], history, lm_history))
+                for r, j in enumerate(order)
+            )
+    weight_of = dict(zip((i.id for i in lm_history), w_lm))
+    return Result(
+        query=query,
+        model=model_used,
+        recommendations=recs,
+        history=tuple(history),
+        weights=tuple(float(weight_of.get(i.id, 0.0)) for i in history),
+        conditional=tuple(tuple(float(s[i, j]) for j in order) for i in range(len(lm_history))),
+        conditional_history=tuple(i.id for i in lm_history),
+        timings={k: round(v, 2) for k, v in timer.ms.items()},
+        notes=tuple(notes),
+        candidates_considered=len(candidates),
+        pairs_computed=computed,
+    )
+
+
+def _dataset_of(history: list[Item], query: Query) -> str | None:
+    datasets = list(dict.fromkeys(i.dataset for i in history))
+    if len(datasets) > 1:
+        raise RecsysError(f"the history mixes datasets ({', '.join(datasets)}); use items of one dataset")
+    return datasets[0] if datasets else query.dataset
+
+
+def _candidates(catalog, models, query, history, dataset, notes) -> list[Item]:
+    banned = {i.id for i in history} | set(query.exclude)
+    cfg = query.config
+    if query.candidates is not None:
+        ids = list(dict.fromkeys(query.candidates))
+        if len(ids) < len(query.candidates):
+            notes.append(f"{len(query.candidates) - len(ids)} duplicate candidate id(s) ignored")
+        items = catalog.require(ids)
+        kept = [i for i in items if i.id not in banned]
+        if len(kept) < len(items):
+            notes.append(f"{len(items) - len(kept)} candidate(s) left out because they are in the history or excluded")
+        return kept
+    if not dataset:
+        raise RecsysError("an empty history needs a dataset (or candidate ids) to recommend from")
+    if history:
+        ids, matrix = models.embedder(cfg.embedder).dataset_matrix(catalog, dataset)
+        index = {item_id: k for k, item_id in enumerate(ids)}
+        hist_vecs = matrix[[index[i.id] for i in history]]
+        w = F.history_weights(len(history), cfg.gamma, np.array([query.emphasis.get(i.id, 1.0) for i in history]))
+        exclude = [index[i] for i in banned if i in index]
+        chosen = [ids[k] for k in semantic_search(history_vector(hist_vecs, w), matrix, cfg.n_candidates, exclude)]
+    else:
+        chosen = []
+    chosen += catalog.top_popular(dataset, cfg.n_popular if history else cfg.n_candidates, exclude=banned | set(chosen))
+    found = catalog.get_items(chosen)
+    return [found[i] for i in chosen]
+
+
+def _similarity(catalog, models, cfg, history, w, candidates) -> np.ndarray | None:
+    if cfg.lam <= 0:
+        return None
+    emb = models.embedder(cfg.embedder)
+    vecs = emb.vectors(catalog.db, list(history) + list(candidates))
+    h = history_vector(vecs[: len(history)], w)
+    return vecs[len(history):] @ h
+
+
+def _lm_scores(catalog, models, cfg, lm_history, candidates, dataset) -> tuple[np.ndarray, int]:
+    domain = lm_history[0].domain or (catalog.dataset(dataset).domain if dataset else None)
+    template = template_for(domain, cfg.template)
+    scorer = models.pair_scorer(catalog, cfg)
+    ell, neutral = scorer.matrix(template, [i.lm_text() for i in lm_history], [c.lm_text() for c in candidates],
+                                 neutral=cfg.calibration == "pmi")
+    return F.normalise(F.calibrate(ell, neutral, cfg.calibration)), scorer.computed
+
+
+def _contributions(parts: np.ndarray, history: list[Item], lm_history: list[Item]) -> tuple[Contribution, ...]:
+    n = len(lm_history)
+    out = [Contribution(history_key(i.id), i.title, float(parts[k])) for k, i in enumerate(lm_history)]
+    if parts[n] != 0:
+        out.append(Contribution(PRIOR, "popularity prior", float(parts[n])))
+    if parts[n + 1] != 0:
+        out.append(Contribution(SIMILARITY, "similarity to the history", float(parts[n + 1])))
+    return tuple(out)

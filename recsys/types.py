@@ -1,0 +1,77 @@
+"""Typed objects shared by the CLI, the app, the charts and the evaluation: a query in, a result out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .catalog import Item
+from .config import ScoringConfig
+
+PRIOR = "prior"
+SIMILARITY = "similarity"
+
+
+def history_key(item_id: str) -> str:
+    return f"history:{item_id}"
+
+
+@dataclass(frozen=True)
+class Query:
+    history: tuple[str, ...]  # item ids, oldest first
+    config: ScoringConfig = field(default_factory=ScoringConfig)
+    top: int = 10
+    candidates: tuple[str, ...] | None = None  # None: retrieve from the history's dataset
+    emphasis: dict[str, float] = field(default_factory=dict)  # item id -> weight multiplier (default 1)
+    exclude: tuple[str, ...] = ()  # never recommend these (e.g. disliked items)
+    dataset: str | None = None  # where to retrieve from when the history is empty
+
+
+@dataclass(frozen=True)
+class Contribution:
+    name: str  # "history:<id>", "prior" or "similarity"
+    label: str  # what a person reads: the history item's title, "popularity prior", ...
+    value: float
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    item: Item
+    rank: int
+    score: float
+    contributions: tuple[Contribution, ...]  # their values sum to score
+
+    def contributions_dict(self) -> dict[str, float]:
+        return {c.name: c.value for c in self.contributions}
+
+
+@dataclass(frozen=True)
+class Result:
+    query: Query
+    model: str  # the LM that scored, or "" when none did
+    recommendations: tuple[Recommendation, ...]
+    history: tuple[Item, ...]
+    weights: tuple[float, ...]  # w_i of each history item (0 for items the LM did not use)
+    conditional: tuple[tuple[float, ...], ...]  # s_ij for each LM-scored history item × each recommendation
+    conditional_history: tuple[str, ...]  # ids of the rows of `conditional`
+    timings: dict[str, float]  # milliseconds per stage
+    notes: tuple[str, ...] = ()
+    candidates_considered: int = 0
+    pairs_computed: int = 0
+    hidden: tuple[str, ...] = ()  # ids removed after scoring (blocklist, diversity)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "items": [
+                {"item_id": r.item.id, "title": r.item.title, "rank": r.rank, "score": r.score,
+                 "contributions": r.contributions_dict()}
+                for r in self.recommendations
+            ],
+            "history": [{"item_id": i.id, "title": i.title, "weight": w} for i, w in zip(self.history, self.weights)],
+            "conditional": {"history": list(self.conditional_history), "values": [list(r) for r in self.conditional]},
+            "timings": self.timings,
+            "notes": list(self.notes),
+            "candidates_considered": self.candidates_considered,
+            "pairs_computed": self.pairs_computed,
+            "hidden": list(self.hidden),
+            "settings": self.query.config.to_dict(),
+        }
