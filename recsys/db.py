@@ -1,0 +1,103 @@
+"""Opening the SQLite database, and its schema as numbered migrations.
+
+One connection per thread or request: `connect()` is cheap. WAL mode and a busy timeout let readers and
+writers (app sessions, a precompute job, raters) share one file.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["datasets"].create(
+        {"name": str, "domain": str, "source": str, "created": str, "counts": str, "split": int},
+        pk="name",
+    )
+    db["items"].create(
+        {
+            "id": str, "dataset": str, "domain": str, "source_id": str, "title": str, "description": str,
+            "tags": str, "creator": str, "year": int, "popularity": float,
+        },
+        pk="id",
+    )
+    db["items"].create_index(["dataset"])
+    db["interactions"].create(
+        {"dataset": str, "user_id": str, "item_id": str, "timestamp": float, "rating": float, "split": str},
+    )
+    db["interactions"].create_index(["dataset", "user_id"])
+    # Sequential datasets (RecBole / UniSRec .inter files): one row per sample, history oldest first.
+    db["sequences"].create(
+        {"dataset": str, "split": str, "row": int, "user_id": str, "history": str, "target": str},
+        pk=("dataset", "split", "row"),
+    )
+    db["embeddings"].create(
+        {"model": str, "item_id": str, "text_hash": str, "dim": int, "vector": bytes},
+        pk=("model", "item_id"),
+    )
+    # ℓ(y|x) keyed by model, template and the hashes of both texts; x_hash '' is the neutral context ∅.
+    db["pair_scores"].create(
+        {"model": str, "template": str, "x_hash": str, "y_hash": str, "logprob": float, "n_tokens": int},
+        pk=("model", "template", "x_hash", "y_hash"),
+    )
+    db["sessions"].create(
+        {"id": str, "created": str, "user": str, "history": str, "settings": str, "model": str}, pk="id",
+    )
+    db["feedback"].create(
+        {"id": str, "session_id": str, "created": str, "item_id": str, "value": str, "note": str,
+         "settings": str, "model": str},
+        pk="id",
+    )
+    db["feedback"].create_index(["session_id"])
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    # Imported candidate lists (LLMRank form): one ranked-candidate set per user, items a JSON list of ids.
+    db["candidates"].create(
+        {"dataset": str, "name": str, "user_id": str, "items": str}, pk=("dataset", "name", "user_id"),
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: str | Path | None = None, *, memory: bool = False) -> sqlite_utils.Database:
+    """Open (creating if needed) and migrate the database; safe to call from any thread."""
+    if memory:
+        db = sqlite_utils.Database(memory=True)
+    else:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA synchronous=NORMAL")
+    migrate(db)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    if "meta" not in db.table_names():
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply the migrations this database lacks, each in its own transaction."""
+    version = schema_version(db)
+    if version >= SCHEMA_VERSION:
+        return
+    with db.conn:
+        db.execute("BEGIN IMMEDIATE")
+        version = schema_version(db)  # another process may have migrated meanwhile
+        for step in MIGRATIONS[version:]:
+            step(db)
+        db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
