@@ -63,7 +63,28 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    # Manual evaluation (the app's Review page). The ranked list each configuration showed for a scenario, so a
+    # label or a judgement can be read back against what the rater saw.
+    db["review_lists"].create(
+        {"scenario": str, "config_key": str, "scenario_label": str, "history": str, "config_name": str,
+         "config": str, "model": str, "items": str, "created": str},
+        pk=("scenario", "config_key"),
+    )
+    # One relevance label per rater, scenario and item: relevant | not_relevant | unsure.
+    db["review_labels"].create(
+        {"rater": str, "scenario": str, "item_id": str, "label": str, "note": str, "created": str, "updated": str},
+        pk=("rater", "scenario", "item_id"),
+    )
+    # Blind A/B: configurations x and y (keys in canonical order), which one was shown as A, the choice x|y|tie.
+    db["judgements"].create(
+        {"rater": str, "scenario": str, "x_key": str, "y_key": str, "x_name": str, "y_name": str,
+         "shown_as_a": str, "choice": str, "note": str, "created": str, "updated": str},
+        pk=("rater", "scenario", "x_key", "y_key"),
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
