@@ -84,7 +84,18 @@ def _v3(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    # Offline evaluations (`python -m recsys evaluate`, the Evaluate page): what ran and its full result as JSON
+    # (metrics, intervals, per-user ranks, thinned ROC/PR curves), so a run can be listed and reloaded.
+    db["evaluations"].create(
+        {"id": str, "created": str, "dataset": str, "protocol": str, "split": str, "users": int, "methods": str,
+         "settings": str, "result": str},
+        pk="id",
+    )
+    db["evaluations"].create_index(["dataset", "protocol"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
