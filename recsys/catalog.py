@@ -182,8 +182,9 @@ class Catalog:
 
     def search(self, query: str, dataset: str | None = None, limit: int = 50) -> list[Item]:
         """Items whose title, creator or tags contain the query (case-insensitive), most popular first."""
-        like = f"%{query.strip()}%"
-        sql = "SELECT * FROM items WHERE (title LIKE ? OR creator LIKE ? OR tags LIKE ?)"
+        escaped = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        sql = "SELECT * FROM items WHERE (title LIKE ? ESCAPE '\\' OR creator LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\')"
         args: list = [like, like, like]
         if dataset:
             sql += " AND dataset = ?"
@@ -259,6 +260,8 @@ def open_catalog(path: str | Path | None = None) -> Catalog:
     catalog = Catalog(dbmod.connect(path))
     if path.resolve() == Path(DEFAULT_DB).resolve():
         with _build_lock:
-            if catalog.db["items"].count == 0:
+            loaded = catalog.db.execute(
+                "SELECT count(*) FROM datasets WHERE source LIKE 'embedded demo catalog%'").fetchone()[0]
+            if not loaded:
                 load_demo_catalogs(catalog)
     return catalog
