@@ -160,6 +160,10 @@ def _save_dequantised(model, tok, target: Path) -> None:
 
 def load_sentence_model(name: str, device: str | None = None):
     """A sentence-transformers model, loaded once per process and name."""
+    from .lm_embed import PREFIX, LMEncoder
+
+    if name.startswith(PREFIX):
+        return LMEncoder(name[len(PREFIX):], device)  # the LM itself is cached by load_causal_lm
     device = pick_device(device)
     key = ("st", name, device)
     with _lock:
