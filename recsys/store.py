@@ -50,11 +50,12 @@ class Store:
         session_id = session_id or uuid.uuid4().hex
         row = {"id": session_id, "user": user, "history": json.dumps(list(history)),
                "settings": json.dumps(settings, sort_keys=True), "model": model}
-        with self.db.conn:
-            if self.db["sessions"].count_where("id = ?", [session_id]):
-                self.db["sessions"].update(session_id, row)
-            else:
-                self.db["sessions"].insert({**row, "created": _now()})
+        with self.db.conn:  # one statement: two saves of a session at once cannot both insert
+            self.db.execute(
+                "INSERT INTO sessions (id, created, user, history, settings, model) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET user = excluded.user, history = excluded.history, "
+                "settings = excluded.settings, model = excluded.model",
+                [session_id, _now(), row["user"], row["history"], row["settings"], row["model"]])
         return session_id
 
     def session(self, session_id: str) -> dict | None:
