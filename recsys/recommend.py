@@ -6,12 +6,14 @@ thread or request. Both the CLI and the app call `recommend()` and get the same 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from contextlib import contextmanager
 
 import numpy as np
 
+from . import filters
 from . import fuse as F
 from .catalog import Catalog, Item
 from .config import ScoringConfig
@@ -89,18 +91,23 @@ class _Timer:
 def recommend(catalog: Catalog, query: Query, models: Models | None = None, fallback: bool = False) -> Result:
     """Rank candidates for a history and explain every score.
 
-    fallback=True: if the LM cannot be loaded or runs out of memory, rank by embeddings + prior and say so
-    (the app); fallback=False: raise ModelLoadError (the CLI, the evaluation).
+    fallback=True (the app): a part that cannot be loaded or runs out of memory is left out and the result says
+    so in `notes` and `degraded` — no LM: embeddings + prior; no embedding model: the most popular items as
+    candidates, ranked by the LM + prior; neither: the prior alone. fallback=False (the CLI, the evaluation): the
+    error is raised (ModelLoadError, or the out-of-memory error).
+    Safety filters (`query.safety`, else $RECSYS_SAFETY) hide items after scoring and are reported.
     """
     models = models or default_models()
     cfg = query.config
+    safety = query.safety if query.safety is not None else filters.default_safety()
     timer = _Timer()
     notes: list[str] = []
+    down = _Down(fallback)
     with timer("total"):
         history = catalog.require(list(query.history))
         dataset = _dataset_of(history, query)
         with timer("retrieve"):
-            candidates = _candidates(catalog, models, query, history, dataset, notes)
+            candidates = _candidates(catalog, models, query, history, dataset, notes, down)
         if not candidates:
             raise EmptyCandidatesError("no candidates left to rank: the candidate set is empty or holds only history items")
         if len(candidates) == 1:
@@ -112,7 +119,7 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
         w_all = F.history_weights(len(history), cfg.gamma, np.array([query.emphasis.get(i.id, 1.0) for i in history]))
 
         with timer("embed"):
-            similarity = _similarity(catalog, models, cfg, history, w_all, candidates) if history else None
+            similarity = _similarity(catalog, models, cfg, history, w_all, candidates, down) if history else None
         total, n_items = catalog.popularity_total(dataset) if dataset else (0.0, len(candidates))
         prior = F.log_prior(np.array([c.popularity for c in candidates]), total, n_items)
 
@@ -123,18 +130,20 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
                 try:
                     s, computed = _lm_scores(catalog, models, cfg, lm_history, candidates, dataset)
                     model_used = cfg.model
-                except (ModelLoadError, MemoryError) as e:
-                    if not fallback:
-                        raise
-                    notes.append(f"language model unavailable ({e}); ranked by embeddings + prior only")
-                    lm_history, w_lm = [], np.zeros(0)
+                except Exception as e:
+                    down.check(LANGUAGE_MODEL, e)
+                    s, lm_history, w_lm = np.zeros((0, len(candidates))), [], np.zeros(0)
+        notes.extend(down.notes(similarity_used=similarity is not None))
         if not history:
             notes.append("empty history: ranked by the popularity prior alone")
 
         with timer("fuse"):
             fused = F.fuse(s, w_lm, cfg.fusion, alpha=cfg.alpha, prior=prior, beta=cfg.beta if history else 1.0,
                            similarity=similarity, lam=cfg.lam, standardize=cfg.standardize)
-            order = sorted(range(len(candidates)), key=lambda j: (-fused.scores[j], candidates[j].id))[: query.top]
+            ranked = sorted(range(len(candidates)), key=lambda j: (-fused.scores[j], candidates[j].id))
+            kept = filters.apply([candidates[j] for j in ranked], query.top, safety)
+            order = [ranked[p] for p in kept.shown]
+            notes.extend(filters.notes(kept, query.top))
             recs = tuple(
                 Recommendation(item=candidates[j], rank=r + 1, score=float(fused.scores[j]),
                                contributions=_contributions(fused.parts[j], history, lm_history))
@@ -153,7 +162,58 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
         notes=tuple(notes),
         candidates_considered=len(candidates),
         pairs_computed=computed,
+        hidden=tuple(h.item.id for h in kept.hidden),
+        degraded=tuple(down.parts),
     )
+
+
+LANGUAGE_MODEL, EMBEDDING_MODEL = "language model", "embedding model"
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """torch.OutOfMemoryError (CUDA, MPS) and CPU allocation failures, which torch raises as RuntimeError."""
+    if isinstance(e, MemoryError):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+class _Down:
+    """The parts that failed during one request (with fallback) and the sentences that say so."""
+
+    def __init__(self, fallback: bool):
+        self.fallback = fallback
+        self.parts: list[str] = []
+        self.reasons: dict[str, str] = {}
+
+    def check(self, part: str, e: Exception) -> None:
+        """Record `part` as down, or re-raise `e` when there is no fallback or it is not a part failing."""
+        oom = out_of_memory(e)
+        if not self.fallback or not (oom or isinstance(e, ModelLoadError)):
+            raise e
+        if oom:
+            _free_accelerator_memory()
+        reason = "out of memory" if oom else str(e)
+        log.warning("%s unavailable, falling back: %s", part, reason)
+        if part not in self.parts:
+            self.parts.append(part)
+            self.reasons[part] = reason if len(reason) <= 200 else reason[:199] + "…"
+
+    def notes(self, similarity_used: bool) -> list[str]:
+        out = []
+        if EMBEDDING_MODEL in self.parts:
+            out.append(f"embedding model unavailable ({self.reasons[EMBEDDING_MODEL]}): candidates are the "
+                       "dataset's most popular items and the similarity term is left out")
+        if LANGUAGE_MODEL in self.parts:
+            rest = "embeddings + prior" if similarity_used else "the popularity prior"
+            out.append(f"language model unavailable ({self.reasons[LANGUAGE_MODEL]}): ranked by {rest} only")
+        return out
+
+
+def _free_accelerator_memory() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _dataset_of(history: list[Item], query: Query) -> str | None:
@@ -163,7 +223,7 @@ def _dataset_of(history: list[Item], query: Query) -> str | None:
     return datasets[0] if datasets else query.dataset
 
 
-def _candidates(catalog, models, query, history, dataset, notes) -> list[Item]:
+def _candidates(catalog, models, query, history, dataset, notes, down: _Down) -> list[Item]:
     banned = {i.id for i in history} | set(query.exclude)
     cfg = query.config
     if query.candidates is not None:
@@ -177,25 +237,33 @@ def _candidates(catalog, models, query, history, dataset, notes) -> list[Item]:
         return kept
     if not dataset:
         raise RecsysError("an empty history needs a dataset (or candidate ids) to recommend from")
+    chosen: list[str] = []
     if history:
-        ids, matrix = models.embedder(cfg.embedder).dataset_matrix(catalog, dataset)
-        index = {item_id: k for k, item_id in enumerate(ids)}
-        hist_vecs = matrix[[index[i.id] for i in history]]
-        w = F.history_weights(len(history), cfg.gamma, np.array([query.emphasis.get(i.id, 1.0) for i in history]))
-        exclude = [index[i] for i in banned if i in index]
-        chosen = [ids[k] for k in semantic_search(history_vector(hist_vecs, w), matrix, cfg.n_candidates, exclude)]
-    else:
-        chosen = []
-    chosen += catalog.top_popular(dataset, cfg.n_popular if history else cfg.n_candidates, exclude=banned | set(chosen))
+        try:
+            ids, matrix = models.embedder(cfg.embedder).dataset_matrix(catalog, dataset)
+        except Exception as e:
+            down.check(EMBEDDING_MODEL, e)
+        else:
+            index = {item_id: k for k, item_id in enumerate(ids)}
+            hist_vecs = matrix[[index[i.id] for i in history]]
+            w = F.history_weights(len(history), cfg.gamma, np.array([query.emphasis.get(i.id, 1.0) for i in history]))
+            exclude = [index[i] for i in banned if i in index]
+            chosen = [ids[k] for k in semantic_search(history_vector(hist_vecs, w), matrix, cfg.n_candidates, exclude)]
+    retrieved = history and EMBEDDING_MODEL not in down.parts
+    chosen += catalog.top_popular(dataset, cfg.n_popular if retrieved else cfg.n_candidates,
+                                  exclude=banned | set(chosen))
     found = catalog.get_items(chosen)
     return [found[i] for i in chosen]
 
 
-def _similarity(catalog, models, cfg, history, w, candidates) -> np.ndarray | None:
-    if cfg.lam <= 0:
+def _similarity(catalog, models, cfg, history, w, candidates, down: _Down) -> np.ndarray | None:
+    if cfg.lam <= 0 or EMBEDDING_MODEL in down.parts:
         return None
-    emb = models.embedder(cfg.embedder)
-    vecs = emb.vectors(catalog.db, list(history) + list(candidates))
+    try:
+        vecs = models.embedder(cfg.embedder).vectors(catalog.db, list(history) + list(candidates))
+    except Exception as e:
+        down.check(EMBEDDING_MODEL, e)
+        return None
     h = history_vector(vecs[: len(history)], w)
     return vecs[len(history):] @ h
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from .catalog import Item
 from .config import ScoringConfig
+from .filters import SafetyConfig
 
 PRIOR = "prior"
 SIMILARITY = "similarity"
@@ -23,6 +24,7 @@ class Query:
     emphasis: dict[str, float] = field(default_factory=dict)  # item id -> weight multiplier (default 1)
     exclude: tuple[str, ...] = ()  # never recommend these (e.g. disliked items)
     dataset: str | None = None  # where to retrieve from when the history is empty
+    safety: SafetyConfig | None = None  # blocklist and per-creator cap; None: the deployment's ($RECSYS_SAFETY)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Result:
     candidates_considered: int = 0
     pairs_computed: int = 0
     hidden: tuple[str, ...] = ()  # ids removed after scoring (blocklist, diversity)
+    degraded: tuple[str, ...] = ()  # parts that were down and left out: "language model", "embedding model"
 
     def to_dict(self) -> dict:
         return {
@@ -73,5 +76,6 @@ class Result:
             "candidates_considered": self.candidates_considered,
             "pairs_computed": self.pairs_computed,
             "hidden": list(self.hidden),
+            "degraded": list(self.degraded),
             "settings": self.query.config.to_dict(),
         }
