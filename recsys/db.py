@@ -5,13 +5,21 @@ writers (app sessions, a precompute job, raters) share one file.
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Callable
 
 import sqlite_utils
 
+from .errors import RecsysError
+
+log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseError(RecsysError):
+    """The database file cannot be opened or used (not SQLite, damaged, unwritable, a folder)."""
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -100,19 +108,56 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def connect(path: str | Path | None = None, *, memory: bool = False) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate the database; safe to call from any thread."""
+    """Open (creating if needed) and migrate the database; a new connection each call, for one thread or request.
+
+    A file that is not SQLite, is damaged, is a folder or cannot be created raises DatabaseError naming it.
+    """
     if memory:
         db = sqlite_utils.Database(memory=True)
-    else:
-        path = Path(path)
+        _configure(db, "memory")
+        migrate(db)
+        return db
+    if path is None:
+        raise DatabaseError("no database path given (pass memory=True for a temporary one)")
+    path = Path(path)
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a folder, not a database file")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-        db = sqlite_utils.Database(conn)
-        db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    db.execute("PRAGMA synchronous=NORMAL")
-    migrate(db)
+    except OSError as e:
+        raise DatabaseError(f"cannot create the folder of the database {path}: {e.strerror or e}") from None
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    try:
+        _configure(db, "wal")
+        migrate(db)
+        version = schema_version(db)
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise _explain(path, e) from None
+    if version > SCHEMA_VERSION:
+        log.warning("%s has schema v%d, newer than this version's v%d; opened as is", path, version, SCHEMA_VERSION)
     return db
+
+
+def _configure(db: sqlite_utils.Database, journal: str) -> None:
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    if journal == "wal":
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":  # e.g. a file system without shared memory: still correct, fewer concurrent readers
+            log.warning("the database could not switch to WAL mode (journal mode %s)", mode)
+    db.execute("PRAGMA synchronous=NORMAL")  # with WAL: a crash of the process never loses a commit
+
+
+def _explain(path: Path, e: sqlite3.DatabaseError) -> Exception:
+    """The sqlite3 errors a person can act on, as a DatabaseError; others (e.g. a lock timeout) unchanged."""
+    text = str(e)
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        return DatabaseError(f"{path} is not a usable SQLite database ({text}); restore it from a backup or "
+                             "move it away to start a new one")
+    if "unable to open" in text or "readonly" in text or "read-only" in text:
+        return DatabaseError(f"cannot open {path} for writing ({text}); check the file's permissions")
+    return e
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
