@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from recsys.datasets import shared_data_dir
+from reliability.figures import FIGURES
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = Path(__file__).with_name("workers.py")
@@ -61,3 +62,10 @@ def ml100k_dir() -> Path:
     if not (folder / "u.data").is_file():
         pytest.skip(f"ml-100k is not in {shared_data_dir()} (set RECSYS_SHARED_DATA)")
     return folder
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for key in sorted(FIGURES):
+            terminalreporter.write_line(f"{key}: {FIGURES[key]:,}")

@@ -15,11 +15,9 @@ from recsys.catalog import Catalog
 from recsys.recommend import recommend
 from recsys.store import Store
 from recsys.types import Query
+from reliability.figures import FIGURES
 
 RECORDS = 200
-
-# what the tests wrote and lost, for the closing figures (printed with -s)
-FIGURES: Counter = Counter()
 
 
 def records_by_tag(db) -> Counter:

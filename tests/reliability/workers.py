@@ -57,6 +57,28 @@ def read_and_recommend(db_path: str, rounds: int) -> None:
         store.labels()
 
 
+def score_pairs(db_path: str, n_x: int, n_y: int, delay: float) -> None:
+    """Fill the pair cache for n_x history texts × n_y candidates, one history row per transaction, slowly."""
+    from fakes import FakeBackend
+
+    from recsys.db import connect
+    from recsys.scoring import PairScorer
+    from recsys.text import TEMPLATES
+
+    class Slow(FakeBackend):
+        def score(self, prefix, continuations):
+            time.sleep(delay)
+            return super().score(prefix, continuations)
+
+    scorer = PairScorer(Slow, "fake", connect(db_path))
+    xs, ys = pair_texts(n_x, n_y)
+    scorer.matrix(TEMPLATES["movie"], xs, ys, neutral=True)
+
+
+def pair_texts(n_x: int, n_y: int) -> tuple[list[str], list[str]]:
+    return [f"Liked film {i}" for i in range(n_x)], [f"Candidate film {j}" for j in range(n_y)]
+
+
 def main(argv: list[str]) -> int:
     kind, db_path, go = argv[1], argv[2], Path(argv[3])
     try:
@@ -65,6 +87,8 @@ def main(argv: list[str]) -> int:
             write_records(db_path, argv[4], int(argv[5]))
         elif kind == "read":
             read_and_recommend(db_path, int(argv[4]))
+        elif kind == "pairs":
+            score_pairs(db_path, int(argv[4]), int(argv[5]), float(argv[6]))
         else:
             raise SystemExit(f"unknown worker {kind!r}")
     except Exception:
