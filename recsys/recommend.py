@@ -6,6 +6,8 @@ thread or request. Both the CLI and the app call `recommend()` and get the same 
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import sys
 import threading
 import time
@@ -18,7 +20,7 @@ from . import fuse as F
 from .catalog import Catalog, Item
 from .config import ScoringConfig
 from .embed import Embedder, history_vector, semantic_search
-from .errors import EmptyCandidatesError, ModelLoadError, RecsysError
+from .errors import ConfigError, EmptyCandidatesError, ModelLoadError, RecsysError
 from .lm import TransformersBackend, cache_key
 from .models import load_sentence_model, pick_device
 from .scoring import PairScorer
@@ -97,6 +99,7 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
     error is raised (ModelLoadError, or the out-of-memory error).
     Safety filters (`query.safety`, else $RECSYS_SAFETY) hide items after scoring and are reported.
     """
+    _check(query)
     models = models or default_models()
     cfg = query.config
     safety = query.safety if query.safety is not None else filters.default_safety()
@@ -120,8 +123,8 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
 
         with timer("embed"):
             similarity = _similarity(catalog, models, cfg, history, w_all, candidates, down) if history else None
-        total, n_items = catalog.popularity_total(dataset) if dataset else (0.0, len(candidates))
-        prior = F.log_prior(np.array([c.popularity for c in candidates]), total, n_items)
+        total, n_items = _popularity_total(catalog, dataset) if dataset else (0.0, len(candidates))
+        prior = F.log_prior(_counts([c.popularity for c in candidates]), total, n_items)
 
         s = np.zeros((0, len(candidates)))
         model_used, computed = "", 0
@@ -168,6 +171,34 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
 
 
 LANGUAGE_MODEL, EMBEDDING_MODEL = "language model", "embedding model"
+MAX_COUNT = 1e15  # popularity is a count: larger values (inf, 1e308) are clamped so that sums stay finite
+
+
+def _check(query: Query) -> None:
+    """Settings that would make every score NaN or the list meaningless, named (NaN passes any `< 0` check)."""
+    top = query.top
+    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
+        raise ConfigError(f"top must be a whole number >= 1, not {top!r}")
+    for item_id, weight in query.emphasis.items():
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 <= weight < math.inf:
+            raise ConfigError(f"the emphasis of {item_id!r} must be a finite number >= 0, not {weight!r}")
+    for name in ("gamma", "alpha", "beta", "lam"):
+        value = getattr(query.config, name)
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, not {value!r}")
+
+
+def _counts(values) -> np.ndarray:
+    """Popularity counts as finite numbers in [0, MAX_COUNT] (NaN, negative: 0)."""
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=MAX_COUNT, neginf=0.0).clip(0, MAX_COUNT)
+
+
+def _popularity_total(catalog: Catalog, dataset: str) -> tuple[float, int]:
+    """(sum of the clamped counts, number of items): finite whatever the stored values (NaN is stored as NULL)."""
+    total, n = catalog.db.execute(
+        "SELECT total(min(max(coalesce(popularity, 0), 0), ?)), count(*) FROM items WHERE dataset = ?",
+        [MAX_COUNT, dataset]).fetchone()
+    return float(total), int(n)
 
 
 def out_of_memory(e: BaseException) -> bool:

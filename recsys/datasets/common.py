@@ -18,6 +18,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,9 +32,11 @@ from ..errors import ConfigError, ImportFormatError, RecsysError
 
 DOMAINS = ("movies", "music", "news", "videos", "papers", "products", "generic")
 MAX_EXAMPLES = 5
+MAX_LINE_BYTES = 4 << 20  # no dataset line is this long; a longer one is refused before it is read into memory
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _SEPARATORS = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe", "::": "'::'", " ": "space"}
 _BATCH = 5000
+_EOF = "\x00recsysEOF7f3a9c"  # a NUL byte and a random tag: the sentinel line csv_rows appends
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -190,7 +193,8 @@ def read_lines(path: str | Path, *, encoding: str = "utf-8", fallback: str | Non
     """Yield (line number from 1, text) streaming from disk.
 
     A line that is not valid `encoding` is read as `fallback` (with a note in the report) where one is given,
-    otherwise it raises an error that names the byte and suggests --encoding.
+    otherwise it raises an error that names the byte and suggests --encoding. A line longer than MAX_LINE_BYTES
+    raises an error after reading at most that much of it.
     """
     path = Path(path)
     encoding = check_encoding(encoding)
@@ -203,8 +207,13 @@ def read_lines(path: str | Path, *, encoding: str = "utf-8", fallback: str | Non
             raise ImportFormatError(path, None, f"cannot be read ({e.strerror or e})") from None
         fallen = 0
         with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not progress, leave=False) as bar:
-            pending = 0
-            for lineno, raw in enumerate(f, 1):
+            pending, lineno = 0, 0
+            while raw := f.readline(MAX_LINE_BYTES + 1):
+                lineno += 1
+                if len(raw) > MAX_LINE_BYTES:
+                    raise ImportFormatError(path, lineno, f"the line is longer than {MAX_LINE_BYTES >> 20} MiB; "
+                                                          "this is not a line-based text file (or it lacks line "
+                                                          "breaks)")
                 pending += len(raw)
                 if pending > 1 << 20:
                     bar.update(pending)
@@ -273,11 +282,16 @@ def clip(text: str, limit: int = 80) -> str:
 
 def csv_rows(path: str | Path, *, delimiter: str = ",", encoding: str = "utf-8", fallback: str | None = None,
              report: ImportReport | None = None, progress: bool = False) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields) of a CSV file, quoted fields spanning lines included."""
+    """Yield (line number, fields) of a CSV file, quoted fields spanning lines included.
+
+    A quote that is never closed would silently swallow the rest of the file into one field: a sentinel line after
+    the last one ends up inside a field exactly then, and the error names the row where the quote opened.
+    """
     path = Path(path)
     lines = (text for _, text in read_lines(path, encoding=encoding, fallback=fallback, report=report,
                                             progress=progress, keep_ends=True))
-    reader = csv.reader(lines, delimiter=delimiter, strict=False)
+    reader = csv.reader(chain(lines, [_EOF + "\n"]), delimiter=delimiter, strict=False)
+    start = 1
     while True:
         try:
             row = next(reader)
@@ -285,7 +299,15 @@ def csv_rows(path: str | Path, *, delimiter: str = ",", encoding: str = "utf-8",
             return
         except csv.Error as e:
             raise ImportFormatError(path, reader.line_num, f"not valid CSV ({e})") from None
+        joined = delimiter.join(row)
+        if joined == _EOF:
+            return
+        if _EOF in joined:
+            raise ImportFormatError(path, start, "a quoted field opened in this row is never closed (an unbalanced "
+                                                 f"quote swallows the rest of the file): "
+                                                 f"{clip(joined.replace(_EOF, ''))}")
         yield reader.line_num, row
+        start = reader.line_num + 1
 
 
 def header_index(header: list[str], path: Path, lineno: int, sep: str) -> dict[str, int]:
