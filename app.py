@@ -1,0 +1,16 @@
+"""The app: `streamlit run app.py` (or `make run`). Names the pages in pages/.
+
+Recommend is the landing page; Review is manual qualitative evaluation; Catalog browses and imports datasets;
+Evaluate runs and shows offline evaluations.
+"""
+import streamlit as st
+
+st.set_page_config(page_title="Explainable recommender", page_icon="🧭", layout="wide")
+
+pages = [
+    st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:", default=True),
+    st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
+    st.Page("pages/catalog.py", title="Catalog", icon=":material/library_books:", url_path="catalog"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
+]
+st.navigation(pages, position="top").run()

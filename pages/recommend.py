@@ -1,0 +1,324 @@
+"""Recommend: build an ordered history of liked items, rank a catalog for it, and see why each item ranks where
+it does. The page's state is in the URL, so a link reproduces it."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from recsys import charts
+from recsys.catalog import example_histories
+from recsys.types import PRIOR, SIMILARITY, Query
+from recsys.ui import loaders, state, widgets
+from recsys.ui.safe import md
+from recsys.ui.share import parse_params, to_params
+
+ss = st.session_state
+catalog = loaders.catalog()
+state.init()
+
+
+# -- the link ---------------------------------------------------------------------------------------------------
+def read_link() -> None:
+    """Once per session: a link's history and settings, with a warning for each part that cannot be used."""
+    page, notices = parse_params(st.query_params.to_dict())
+    if not st.query_params:
+        return
+    datasets = {d.name for d in catalog.datasets()}
+    if page.dataset and page.dataset not in datasets:
+        notices.append(f"the link's dataset {page.dataset!r} is not in this database; ignored")
+        page = replace(page, dataset=None)
+    found = catalog.get_items([*page.history, *page.exclude])
+    unknown = [i for i in [*page.history, *page.exclude] if i not in found]
+    if unknown:
+        notices.append(f"{len(unknown)} item(s) in the link are not in this catalog and were left out: "
+                       + ", ".join(repr(i) for i in unknown[:5]))
+    history = [i for i in page.history if i in found]
+    dataset = page.dataset or (found[history[0]].dataset if history else None)
+    other = [i for i in history if found[i].dataset != dataset]
+    if other:
+        notices.append(f"{len(other)} history item(s) belong to another dataset than {dataset!r}; left out")
+    history = [i for i in history if i not in other]
+    exclude = [i for i in page.exclude if i in found and found[i].dataset == dataset]
+    page = replace(page, dataset=dataset, history=tuple(history), exclude=tuple(exclude),
+                   emphasis=page.emphasis if page.emphasis in history else None)
+    state.apply(page)
+    ss[state.NOTICES] = notices
+    if history:
+        ss[state.RUN] = True
+
+
+if state.LINK_READ not in ss:
+    ss[state.LINK_READ] = True
+    read_link()
+
+
+# -- callbacks (run before the page is drawn) ---------------------------------------------------------------------
+def on_dataset_change() -> None:
+    ss[state.HISTORY], ss[state.EMPHASIS], ss[state.EXCLUDE] = [], None, []
+    ss.pop(state.RESULT, None)
+
+
+def add(item_id: str) -> None:
+    if item_id not in ss[state.HISTORY]:
+        ss[state.HISTORY] = [*ss[state.HISTORY], item_id]
+
+
+def remove(item_id: str) -> None:
+    ss[state.HISTORY] = [i for i in ss[state.HISTORY] if i != item_id]
+    if ss[state.EMPHASIS] == item_id:
+        ss[state.EMPHASIS] = None
+
+
+def move(k: int, step: int) -> None:
+    h = list(ss[state.HISTORY])
+    h[k], h[k + step] = h[k + step], h[k]
+    ss[state.HISTORY] = h
+
+
+def emphasise(item_id: str) -> None:
+    ss[state.EMPHASIS] = None if ss[state.EMPHASIS] == item_id else item_id
+
+
+def use_history(ids: list[str]) -> None:
+    ss[state.HISTORY], ss[state.EMPHASIS], ss[state.EXCLUDE] = list(ids), None, []
+    ss[state.RUN] = True
+
+
+def request_run() -> None:
+    ss[state.RUN] = True
+
+
+def feedback(item_id: str, value: str) -> None:
+    """Store a like or dislike with the session, settings and model; a like joins the history, a dislike is
+    never recommended again; either way the list is re-ranked at once."""
+    result = ss[state.RESULT]
+    inputs = ss[state.RESULT_INPUTS]
+    with widgets.guard("save the feedback"):
+        session_id = ss.get(state.SESSION_ID) or loaders.store().save_session(
+            None, inputs.history, settings_of(inputs), result.model)
+        ss[state.SESSION_ID] = session_id
+        loaders.store().add_feedback(session_id, item_id, value, settings_of(inputs), result.model)
+    title = catalog.get_items([item_id]).get(item_id)
+    name = title.title if title else item_id
+    if value == "like":
+        add(item_id)
+        ss[state.NOTICES] = ss.get(state.NOTICES, []) + [("like", f"Added “{name}” to the history and re-ranked.")]
+    else:
+        ss[state.EXCLUDE] = [*ss[state.EXCLUDE], item_id]
+        ss[state.NOTICES] = ss.get(state.NOTICES, []) + [("dislike", f"“{name}” will not be recommended again.")]
+    ss[state.RUN] = True
+
+
+def settings_of(inputs) -> dict:
+    return {**inputs.config.to_dict(), "top": inputs.top, "dataset": inputs.dataset,
+            "emphasis": state.emphasis_map(inputs), "exclude": list(inputs.exclude)}
+
+
+# -- sidebar ----------------------------------------------------------------------------------------------------
+with st.sidebar:
+    names = [d.name for d in catalog.datasets()]
+    dataset = widgets.dataset_picker(catalog, state.DATASET, on_change=on_dataset_change,
+                                     help="Where recommendations come from: a demo catalog or an imported dataset.")
+widgets.settings_panel()
+if not names:
+    st.warning("This database holds no dataset. Import one on the Catalog page.")
+    st.stop()
+
+# -- header -----------------------------------------------------------------------------------------------------
+st.title("Recommend")
+st.caption("Pick a few things you liked, in the order you met them. A language model judges how likely each "
+           "candidate is to come next after each of them; every score is split into what each liked item, the "
+           "popularity prior and the similarity term contributed.")
+for notice in ss.pop(state.NOTICES, []):
+    if isinstance(notice, tuple):
+        st.toast(md(notice[1]), icon="👍" if notice[0] == "like" else "👎")
+    else:
+        st.warning(f"From the link: {md(notice)}", icon="🔗")
+
+left, right = st.columns([5, 7], gap="large")
+
+# -- history ----------------------------------------------------------------------------------------------------
+with left:
+    st.subheader("Your history")
+    examples = example_histories(dataset)
+    if examples:
+        def use_example() -> None:
+            if ss.get("rec_example") is not None:
+                use_history(examples[ss["rec_example"]]["history"])
+                ss["rec_example_used"] = ss["rec_example"]
+                ss["rec_example"] = None
+
+        st.selectbox("Start from an example", range(len(examples)), index=None, key="rec_example",
+                     format_func=lambda k: examples[k]["name"], placeholder="Choose a named history…",
+                     on_change=use_example, help="Replaces the history with a named example and ranks it.")
+        used = ss.get("rec_example_used")
+        if used is not None and used < len(examples) and ss[state.HISTORY] == examples[used]["history"]:
+            st.caption(f"{md(examples[used]['name'])}: {md(examples[used].get('description', ''))}")
+    elif catalog.count("interactions", dataset) or catalog.count("sequences", dataset):
+        def random_user() -> None:
+            from recsys.datasets import eval_samples
+
+            samples = list(eval_samples(catalog.db, dataset, max_history=10))
+            if samples:
+                use_history(list(random.choice(samples).history))
+
+        st.button("Start from a random user's history", on_click=random_user, key="rec_random_user",
+                  help="The last (up to 10) items of a random user in this dataset's log, oldest first.")
+
+    query = st.text_input("Search the catalog", key="rec_search", placeholder="title, creator or tag",
+                          help="Matches titles, creators and tags; the most popular first.")
+    if query.strip():
+        hits = catalog.search(query, dataset, limit=8)
+        if not hits:
+            st.caption("Nothing matches; try a shorter word.")
+        for item in hits:
+            text, act = st.columns([6, 1], vertical_alignment="center")
+            text.markdown(f"**{md(item.title, 90)}**  \n{widgets.item_caption(item)}")
+            act.button("Add", key=f"rec_add_{item.id}", on_click=add, args=(item.id,),
+                       disabled=item.id in ss[state.HISTORY], help="Add to the end of the history (newest)")
+
+    history = ss[state.HISTORY]
+    items = catalog.get_items(history)
+    if history:
+        head, clear = st.columns([3, 1], vertical_alignment="center")
+        head.markdown(f"**Liked, oldest first** ({len(history)})")
+        clear.button("Clear", key="rec_clear", on_click=use_history, args=([],), type="tertiary",
+                     icon=":material/delete_sweep:", help="Empty the history")
+    for k, item_id in enumerate(history):
+        item = items.get(item_id)
+        with st.container(border=True):
+            text, buttons = st.columns([5, 3.4], vertical_alignment="center")
+            starred = ss[state.EMPHASIS] == item_id
+            if item:
+                star = f" · **★ ×{ss[state.EMPHASIS_WEIGHT]:g}**" if starred else ""
+                text.markdown(f"**{k + 1}.** {md(item.title, 80)}  \n{widgets.item_caption(item, tags=False)}{star}")
+            else:
+                text.markdown(f"**{k + 1}.** {md(item_id)} (not in the catalog)")
+            with buttons:
+                with st.container(horizontal=True, gap="small", horizontal_alignment="right"):
+                    st.button("", icon=":material/arrow_upward:", key=f"rec_up_{k}", on_click=move, args=(k, -1),
+                              disabled=k == 0, help="Move earlier", type="tertiary")
+                    st.button("", icon=":material/arrow_downward:", key=f"rec_down_{k}", on_click=move,
+                              args=(k, 1), disabled=k == len(history) - 1, help="Move later", type="tertiary")
+                    st.button("", icon=":material/star:" if starred else ":material/star_outline:",
+                              key=f"rec_star_{k}", on_click=emphasise, args=(item_id,), type="tertiary",
+                              help="Emphasise this item (weigh it more)")
+                    st.button("", icon=":material/close:", key=f"rec_drop_{k}", on_click=remove, args=(item_id,),
+                              help="Remove from the history", type="tertiary")
+    if ss[state.EMPHASIS]:
+        state.kept(st.slider, "Emphasis on ★", 1.0, 10.0, step=0.5, key=state.EMPHASIS_WEIGHT,
+                   help="The starred item's weight is multiplied by this before the weights are normalised.")
+    if not history:
+        st.info("Search above and add items you liked, or start from an example.", icon="🔎")
+    st.button("Recommend", type="primary", width="stretch", on_click=request_run, key="rec_run_button",
+              icon=":material/auto_awesome:")
+
+# -- results ----------------------------------------------------------------------------------------------------
+inputs = state.page_state()
+params = to_params(inputs)
+if st.query_params.to_dict() != params:
+    st.query_params.from_dict(params)
+
+with right:
+    if ss.pop(state.RUN, False):
+        query = Query(history=inputs.history, config=inputs.config, top=inputs.top,
+                      emphasis=state.emphasis_map(inputs), exclude=inputs.exclude, dataset=inputs.dataset)
+        with widgets.guard("rank the candidates"):
+            result = loaders.rank(query, label="Ranking")
+            ss[state.RESULT], ss[state.RESULT_INPUTS] = result, inputs
+            ss[state.SESSION_ID] = loaders.store().save_session(ss.get(state.SESSION_ID), inputs.history,
+                                                                settings_of(inputs), result.model)
+    result = ss.get(state.RESULT)
+    if result is None:
+        st.subheader("Recommendations")
+        st.info("Add a few liked items (or pick an example) and press **Recommend**.", icon="👈")
+        st.stop()
+
+    shown = ss[state.RESULT_INPUTS]
+    st.subheader("Recommendations")
+    if shown != inputs:
+        st.warning("The history or settings changed since this list was made: press **Recommend** to re-rank.",
+                   icon="🔄")
+    t = result.timings
+    stages = ", ".join(f"{k} {v:.0f} ms" for k, v in t.items() if k != "total")
+    st.markdown(f":material/timer: **{t.get('total', 0) / 1000:.2f} s** · {result.candidates_considered} "
+                f"candidates · {result.pairs_computed} pairs scored by **{md(result.model or 'no language model')}**"
+                f" (the rest from the cache)", help=f"Stages: {stages}.")
+    for note in result.notes:
+        st.info(md(note), icon="ℹ️")
+
+    list_tab, heat_tab, weight_tab, table_tab, export_tab = st.tabs(
+        ["Ranked list", "Heatmap", "History weights", "Table", "Export & share"])
+    for rec in result.recommendations:
+        with list_tab, st.container(border=True):
+            text, score, buttons = st.columns([5.5, 1.6, 1.9], vertical_alignment="center")
+            text.markdown(f"**{rec.rank}. {md(rec.item.title, 120)}**  \n{widgets.item_caption(rec.item)}")
+            share = charts.lm_share(rec.contributions)
+            score.markdown(f"**{rec.score:+.3f}**  \nLM {share:.0%}")
+            with buttons:
+                with st.container(horizontal=True, gap="small", horizontal_alignment="right"):
+                    st.button("", icon=":material/thumb_up:", key=f"rec_like_{rec.item.id}", on_click=feedback,
+                              args=(rec.item.id, "like"), help="Like: add to the history and re-rank")
+                    st.button("", icon=":material/thumb_down:", key=f"rec_dislike_{rec.item.id}",
+                              on_click=feedback, args=(rec.item.id, "dislike"),
+                              help="Dislike: never recommend it again, and re-rank")
+            with st.expander("Why: contributions to the score", expanded=rec.rank == 1):
+                if rec.rank == 1:
+                    st.caption("Each bar is one part of the score; they add up to it. LM % is the language "
+                               "model's share: Σ|liked-item parts| / Σ|all parts|. Hover for exact values.")
+                widgets.chart(charts.waterfall(result, rec.rank), key=f"rec_wf_{rec.rank}",
+                              name=f"waterfall-{rec.rank}")
+
+    with heat_tab:
+        fig = charts.heatmap(result)
+        if fig is None:
+            st.info("No language-model scores in this list (the LM is off or unavailable), so there is no "
+                    "history × recommendation matrix to show.")
+        else:
+            widgets.chart(fig, key="rec_heatmap", name="heatmap")
+            st.caption("s_ij = log p(recommendation j | liked item i), normalised over all candidates: how "
+                       "strongly each liked item points to each recommendation. Hover for exact values.")
+    with weight_tab:
+        widgets.chart(charts.weights_bar(result), key="rec_weights", name="history-weights")
+    by_id = {i.id: f"{k + 1}. {i.title}" for k, i in enumerate(result.history)}
+    rows = []
+    for rec in result.recommendations:
+        row = {"rank": rec.rank, "item_id": rec.item.id, "title": rec.item.title, "score": rec.score,
+               "lm_share": charts.lm_share(rec.contributions)}
+        for c in rec.contributions:
+            name = {PRIOR: "prior", SIMILARITY: "similarity"}.get(c.name, by_id.get(c.name[len("history:"):], c.name))
+            row[name] = c.value
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    with table_tab:
+        st.dataframe(frame, hide_index=True, width="stretch",
+                     column_config={"lm_share": st.column_config.ProgressColumn("LM share", min_value=0,
+                                                                                max_value=1, format="percent")})
+    with export_tab:
+        st.markdown("**The list and its explanations**")
+        a, b = st.columns(2)
+        a.download_button("JSON (as `recommend --json`)", json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
+                          file_name="recommendations.json", mime="application/json", on_click="ignore",
+                          width="stretch", key="rec_json")
+        b.download_button("CSV (one row per recommendation)", frame.to_csv(index=False), on_click="ignore",
+                          file_name="recommendations.csv", mime="text/csv", width="stretch", key="rec_csv")
+        st.markdown("**A chart**")
+        figures = {"Heatmap": ("heatmap", charts.heatmap), "History weights": ("history-weights", charts.weights_bar)}
+        choice = st.selectbox("Chart", [*(k for k in figures if k != "Heatmap" or result.conditional),
+                                        *(f"Waterfall #{r.rank}" for r in result.recommendations)], key="rec_export_fig")
+        if choice.startswith("Waterfall"):
+            k = int(choice.split("#")[1])
+            fig, name = charts.waterfall(result, k), f"waterfall-{k}"
+        else:
+            name, build = figures[choice]
+            fig = build(result)
+        widgets.export_buttons(fig, name, key="rec_export")
+        st.markdown("**Share**")
+        base = (st.context.url or "").split("?")[0]
+        st.code(f"{base}?{urlencode(params)}" if params else base or "/", language=None, wrap_lines=True)
+        st.caption("Opening this link reproduces the history and settings (it is also in the address bar).")

@@ -1,0 +1,211 @@
+"""Every page under `AppTest`: it renders without exception, and its main interactions work. Tests that rank
+load the real models and are marked slow; they use few candidates and a short LM history."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from tests.ui.app_helpers import FAST, HOSTILE, HOSTILE_ID, new_app, problems
+
+from recsys import db as dbmod
+from recsys.store import Store
+from recsys.ui.safe import md
+
+PAGES = ["pages/recommend.py", "pages/review.py", "pages/catalog.py", "pages/evaluate.py"]
+FAMILY = ["movies:toy-story", "movies:finding-nemo", "movies:the-incredibles", "movies:coco"]
+
+
+def store(path) -> Store:
+    return Store(dbmod.connect(path))
+
+
+def titles_in(at) -> str:
+    return "\n".join(str(m.value) for m in at.markdown)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(app_db, page):
+    at = new_app(page)
+    assert problems(at) == []
+    assert at.title[0].value == page.split("/")[1].removesuffix(".py").capitalize()
+
+
+def test_build_a_history_search_add_reorder_emphasise_remove(app_db):
+    at = new_app()
+    at.text_input(key="rec_search").input("toy story").run()
+    at.button(key="rec_add_movies:toy-story").click().run()
+    at.text_input(key="rec_search").input("coco").run()
+    at.button(key="rec_add_movies:coco").click().run()
+    assert at.session_state["rec_history"] == ["movies:toy-story", "movies:coco"]
+    at.button(key="rec_up_1").click().run()
+    assert at.session_state["rec_history"] == ["movies:coco", "movies:toy-story"]
+    at.button(key="rec_star_0").click().run()
+    assert at.session_state["rec_emphasis"] == "movies:coco"
+    # the link follows the page
+    assert at.query_params["history"] == ["movies:coco,movies:toy-story"] or \
+        at.query_params["history"] == "movies:coco,movies:toy-story"
+    at.button(key="rec_drop_0").click().run()
+    assert at.session_state["rec_history"] == ["movies:toy-story"]
+    assert at.session_state["rec_emphasis"] is None
+    assert problems(at) == []
+
+
+def test_settings_reset_and_survive_a_page_switch(app_db):
+    at = new_app()
+    at.slider(key="set_beta").set_value(2.5).run()
+    at.radio(key="set_fusion").set_value("mixture").run()
+    at.text_input(key="rec_search").input("coco").run()
+    at.button(key="rec_add_movies:coco").click().run()
+    for page in ("pages/review.py", "pages/catalog.py", "pages/recommend.py"):
+        at.switch_page(page).run()
+        assert problems(at) == []
+    assert at.slider(key="set_beta").value == 2.5
+    assert at.radio(key="set_fusion").value == "mixture"
+    assert at.session_state["rec_history"] == ["movies:coco"]
+    at.button[[b.label for b in at.button].index("Reset settings")].click().run()
+    assert at.slider(key="set_beta").value == 1.0 and at.radio(key="set_fusion").value == "product"
+
+
+def test_a_link_with_bad_values_warns_and_keeps_the_rest(app_db):
+    at = new_app(dataset="movies", fusion="sum", beta="0.5", gamma="many", history="movies:nope")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "fusion" in warnings and "gamma" in warnings and "not in this catalog" in warnings
+    assert at.slider(key="set_beta").value == 0.5
+    assert at.radio(key="set_fusion").value == "product"
+    assert at.session_state["rec_history"] == []
+    assert problems(at) == []
+
+
+def test_hostile_titles_are_escaped_markdown(app_db):
+    at = new_app()
+    at.text_input(key="rec_search").input("onerror").run()
+    shown = titles_in(at)
+    assert md(HOSTILE) in shown  # every punctuation mark backslash-escaped: Markdown shows it literally
+    title_line = next(line for line in shown.splitlines() if "onerror" in line)
+    assert not re.search(r"(?<!\\)[<>\[\]$]", title_line)  # no markup character left unescaped
+
+
+@pytest.mark.slow
+def test_rank_then_like_reranks_and_stores_feedback(model_db):
+    at = new_app(dataset="movies", history=",".join(FAMILY[:2]), n_candidates=str(FAST["set_n_candidates"]),
+                 max_history=str(FAST["set_max_history"]))
+    assert problems(at) == []
+    result = at.session_state["rec_result"]
+    first = result.recommendations[0].item.id
+    assert len(result.recommendations) == 10 and result.model == "smollm2-135m"
+    assert f"1. {first}" not in titles_in(at)  # titles, not ids, are shown
+    # the page's numbers are the engine's: the waterfall adds up to the score
+    total = sum(c.value for c in result.recommendations[0].contributions)
+    assert total == pytest.approx(result.recommendations[0].score)
+    assert len(at.get("plotly_chart")) >= 10
+
+    at.button(key=f"rec_like_{first}").click().run()
+    assert problems(at) == []
+    assert at.session_state["rec_history"] == [*FAMILY[:2], first]
+    new = at.session_state["rec_result"]
+    assert first not in [r.item.id for r in new.recommendations]  # re-ranked at once, liked item now history
+    assert new.query.history == (*FAMILY[:2], first)
+
+    second = new.recommendations[0].item.id
+    at.button(key=f"rec_dislike_{second}").click().run()
+    assert second not in [r.item.id for r in at.session_state["rec_result"].recommendations]
+
+    session_id = at.session_state["rec_session_id"]
+    rows = store(model_db).feedback(session_id)
+    assert [(r["item_id"], r["value"]) for r in rows] == [(first, "like"), (second, "dislike")]
+    assert rows[0]["model"] == "smollm2-135m" and rows[0]["settings"]["n_candidates"] == FAST["set_n_candidates"]
+    assert store(model_db).session(session_id)["history"] == [*FAMILY[:2], first]
+    exported = json.loads(at.session_state["rec_result"].to_dict() and json.dumps(
+        at.session_state["rec_result"].to_dict()))
+    assert exported["settings"]["n_candidates"] == FAST["set_n_candidates"]
+
+
+@pytest.mark.slow
+def test_example_history_ranks_and_switching_pages_keeps_the_list(model_db):
+    at = new_app()
+    at.slider(key="set_n_candidates").set_value(FAST["set_n_candidates"]).run()
+    at.slider(key="set_max_history").set_value(FAST["set_max_history"]).run()
+    at.selectbox(key="rec_example").set_value(0).run()
+    assert at.session_state["rec_history"] == FAMILY
+    result = at.session_state["rec_result"]
+    assert result.recommendations
+    at.switch_page("pages/catalog.py").run()
+    at.switch_page("pages/recommend.py").run()
+    assert at.session_state["rec_result"] is result
+    assert not at.warning  # nothing changed since the list was made
+    assert problems(at) == []
+
+
+@pytest.mark.slow
+def test_engine_errors_are_messages_not_tracebacks(model_db):
+    at = new_app(dataset="tiny", history="tiny:only")  # the only item is in the history: nothing to rank
+    assert not at.exception
+    [error] = at.error
+    assert "no candidates" in error.value and "Raise the number of candidates" in error.value
+
+
+@pytest.mark.slow
+def test_review_labels_and_choice_persist_across_reload_and_raters(model_db):
+    scenario = "example:movies:1"
+    cfg = {"x": "Embeddings only", "y": "Popularity only"}  # no language model: quick
+    at = new_app("pages/review.py")
+    at.text_input(key="rev_rater").input("ann").run()
+    at.selectbox(key="rev_x").set_value(cfg["x"]).run()
+    at.selectbox(key="rev_y").set_value(cfg["y"]).run()
+    at.selectbox(key="rev_scenario").set_value(scenario).run()
+    assert problems(at) == []
+    labels = [w for w in at.get("segmented_control") if w.key.startswith("rev_label_A_")]
+    assert len(labels) == 5
+    labels[0].set_value("✓ relevant").run()
+    item = labels[0].key.rsplit("_", 1)[1]
+    choice = next(w for w in at.get("segmented_control") if w.key.startswith("rev_choice_"))
+    choice.set_value("A").run()
+    assert problems(at) == []
+    s = store(model_db)
+    assert [(r["item_id"], r["label"]) for r in s.labels(rater="ann", scenario=scenario)] == [(item, "relevant")]
+    [j] = s.judgements(rater="ann", scenario=scenario)
+
+    # a reload: a new session from the link the page wrote
+    link = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert link["rater"] == "ann" and link["scenario"] == scenario
+    again = new_app("pages/review.py", **link)
+    assert again.text_input(key="rev_rater").value == "ann"
+    restored = {w.key: w.value for w in again.get("segmented_control")}
+    assert restored[f"rev_label_A_{scenario}_{item}"] == "✓ relevant"
+    assert next(v for k, v in restored.items() if k.startswith("rev_choice_")) == "A"
+
+    # a second rater at the same time: separate labels, and the summary counts both
+    bob = new_app("pages/review.py", rater="bob", scenario=scenario, **cfg)
+    assert all(w.value is None for w in bob.get("segmented_control"))
+    next(w for w in bob.get("segmented_control") if w.key.startswith("rev_choice_")).set_value("Tie").run()
+    assert len(s.judgements(scenario=scenario)) == 2 and j["rater"] == "ann"
+    assert "2 rater(s)" in titles_in(bob)
+    assert problems(bob) == []
+
+
+def test_catalog_browse_search_and_import_an_upload(app_db):
+    at = new_app("pages/catalog.py")
+    at.text_input(key="cat_query").input("pixar").run()
+    assert problems(at) == []
+    assert len(at.dataframe[0].value) >= 5
+    at.radio(key="cat_format").set_value("CSV or JSON Lines table").run()
+    at.text_input(key="cat_name").input("books")  # form fields: sent together on submit
+    at.file_uploader(key="cat_items_upload").upload(
+        "items.csv", b"id,title,creator\n1,Dune,Frank Herbert\n2,Emma,Jane Austen\n2,Emma again,x\n", "text/csv")
+    at.button[[b.label for b in at.button].index("Import")].click().run()
+    assert problems(at) == []
+    assert any("Imported 'books'" in s.value for s in at.success)
+    assert any("duplicate ids" in w.value for w in at.warning)
+    assert "books" in [d["name"] for d in store(app_db).db.query("SELECT name FROM datasets")]
+
+
+def test_catalog_import_error_is_a_message(app_db):
+    at = new_app("pages/catalog.py")
+    at.radio(key="cat_format").set_value("MovieLens folder").run()
+    at.text_input(key="cat_name").input("ml")
+    at.text_input(key="cat_ml_folder").input("/nonexistent/folder")
+    at.button[[b.label for b in at.button].index("Import")].click().run()
+    assert not at.exception
+    [error] = at.error
+    assert "Could not import the dataset" in error.value and "nonexistent" in error.value
