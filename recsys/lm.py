@@ -23,6 +23,8 @@ from .models import load_causal_lm, pick_device
 log = logging.getLogger(__name__)
 
 MAX_CONTINUATION_TOKENS = 64
+HEAD_ROWS = 256  # trie nodes per slice of the vocabulary projection
+LSE_ROWS = 16  # rows per log-sum-exp over the vocabulary
 
 
 class ScoringBackend(Protocol):
@@ -81,13 +83,6 @@ class TransformersBackend:
         ids = self.tok(text, add_special_tokens=False).input_ids
         return text if len(ids) <= max_tokens else self.tok.decode(ids[:max_tokens]).strip()
 
-    def _head(self, hidden):
-        """Log-probabilities over the vocabulary for the given hidden states (K, H) -> (K, V)."""
-        logits = self.model.get_output_embeddings()(hidden).float()
-        if self.softcap:
-            logits = self.torch.tanh(logits / self.softcap) * self.softcap
-        return self.torch.log_softmax(logits, dim=-1)
-
     # -- the fast path --------------------------------------------------------------------------------------
     def score(self, prefix: str, continuations: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         torch = self.torch
@@ -97,52 +92,85 @@ class TransformersBackend:
             return sums, np.zeros(0, dtype=np.int64)
         p_ids = self._prefix_ids(prefix)
         c_ids = self._cont_ids(continuations)
+        # sorted token sequences put candidates that share a beginning ("The …", "Star Wars: …", duplicates)
+        # next to each other, so they land in one chunk and share trie nodes
+        order = sorted(range(n), key=lambda i: c_ids[i])
         with self._lock, torch.inference_mode():
             out = self.model(input_ids=torch.tensor([p_ids], device=self.device), use_cache=True, logits_to_keep=1)
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # (V,) log p(first token | prompt)
             cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
             start, budget = 0, self.batch_tokens
             while start < n:
-                rows, k = [], 0  # pack candidates until the token budget is reached
-                while start + len(rows) < n and (not rows or k + len(c_ids[start + len(rows)]) <= budget):
-                    rows.append(start + len(rows))
-                    k += len(c_ids[rows[-1]]) - 1
+                trie = _Trie()  # pack candidates until the trie holds `budget` tokens
+                rows = [order[start]]
+                trie.add(c_ids[rows[0]])
+                while start + len(rows) < n and trie.size + trie.new_nodes(c_ids[order[start + len(rows)]]) <= budget:
+                    rows.append(order[start + len(rows)])
+                    trie.add(c_ids[rows[-1]])
                 try:
-                    sums[rows] = self._score_packed(cache, len(p_ids), first, [c_ids[i] for i in rows])
+                    sums[rows] = self._score_trie(cache, len(p_ids), first, trie, [c_ids[i] for i in rows])
                 except torch.OutOfMemoryError:
                     if budget <= 64:
                         raise
                     budget //= 2
                     log.warning("out of memory: retrying with %d tokens per forward pass", budget)
-                    torch.cuda.empty_cache()
+                    if self.device.startswith("cuda"):
+                        torch.cuda.empty_cache()
                     continue
                 start += len(rows)
         return sums, np.array([len(c) for c in c_ids], dtype=np.int64)
 
-    def _score_packed(self, cache, p_len: int, first, rows: list[list[int]]) -> np.ndarray:
-        """Score candidates packed into one sequence after the shared prompt cache: no padding at all.
+    def _score_trie(self, cache, p_len: int, first, trie: "_Trie", rows: list[list[int]]) -> np.ndarray:
+        """Score candidates packed as a token trie after the shared prompt cache: no padding, no repeated work.
 
-        Token t of candidate r sits at position p_len + t and attends to the prompt and to r's earlier tokens
-        only (a block-diagonal causal mask), so each candidate sees exactly what it would see alone.
+        A trie node is a candidate prefix; it sits at position p_len + depth and attends to the prompt and to
+        its own ancestors only, so every candidate sees exactly what it would see alone, and candidates that
+        begin alike compute their common beginning once. The vocabulary projection runs on the nodes only.
         """
         torch, dev = self.torch, self.device
         total = first[torch.tensor([r[0] for r in rows], device=dev)]  # (R,) first tokens come from the prompt
-        seg = [i for i, r in enumerate(rows) for _ in r[1:]]
-        if not seg:
+        if trie.size == 0:
             return total.double().cpu().numpy()
-        inputs = torch.tensor([t for r in rows for t in r[:-1]], device=dev)  # (K,) every token that predicts a next one
-        targets = torch.tensor([t for r in rows for t in r[1:]], device=dev)  # (K,)
-        pos = torch.tensor([p_len + t for r in rows for t in range(len(r) - 1)], device=dev)  # (K,)
-        seg_t = torch.tensor(seg, device=dev)
-        allowed = (seg_t[:, None] == seg_t[None, :]) & (pos[:, None] >= pos[None, :])  # (K, K)
-        allowed = torch.cat([torch.ones((len(seg), p_len), dtype=torch.bool, device=dev), allowed], dim=1)
-        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=dev).masked_fill(~allowed, torch.finfo(self.dtype).min)
+        k = trie.size
+        allowed = np.zeros((k, p_len + k), dtype=bool)
+        allowed[:, :p_len] = True
+        for i, parent in enumerate(trie.parent):  # parents precede children: copy the parent's row, add self
+            if parent >= 0:
+                allowed[i, p_len:] = allowed[parent, p_len:]
+            allowed[i, p_len + i] = True
+        mask = torch.zeros((k, p_len + k), dtype=self.dtype, device=dev)
+        mask.masked_fill_(~torch.from_numpy(allowed).to(dev), torch.finfo(self.dtype).min)
         hidden = self.model.base_model(
-            input_ids=inputs[None], position_ids=pos[None], attention_mask=mask[None, None],
-            cache=copy.deepcopy(cache), use_cache=True,
+            input_ids=torch.tensor([trie.token], device=dev),
+            position_ids=torch.tensor([[p_len + d for d in trie.depth]], device=dev),
+            attention_mask=mask[None, None], cache=copy.deepcopy(cache), use_cache=True,
         ).last_hidden_state[0]  # (K, H)
-        tok_lp = self._head(hidden).gather(1, targets[:, None]).squeeze(1)  # (K,)
-        return total.index_add(0, seg_t, tok_lp).double().cpu().numpy()
+        nodes, targets, owner = [], [], []  # every (node, next token) a candidate needs, and whose it is
+        for ri, r in enumerate(rows):
+            for t, node in enumerate(trie.path(r)):
+                nodes.append(node)
+                targets.append(r[t + 1])
+                owner.append(ri)
+        tok_lp = self._token_logprobs(hidden, torch.tensor(nodes, device=dev), torch.tensor(targets, device=dev))
+        return total.index_add(0, torch.tensor(owner, device=dev), tok_lp).double().cpu().numpy()
+
+    def _token_logprobs(self, hidden, nodes, targets):
+        """log p(target | node) = logit[target] - logsumexp(logits), the head applied in slices of rows so that
+        the (rows, vocabulary) logits stay small; no full log-softmax tensor is written."""
+        torch = self.torch
+        head = self.model.get_output_embeddings()
+        lse = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+        picked = torch.empty(len(nodes), dtype=torch.float32, device=hidden.device)
+        step = HEAD_ROWS
+        for s in range(0, hidden.shape[0], step):
+            logits = head(hidden[s:s + step]).float()
+            if self.softcap:
+                logits = torch.tanh(logits / self.softcap) * self.softcap
+            for r in range(0, logits.shape[0], LSE_ROWS):  # small slices stay in cache: ~2.5x faster on CPU
+                lse[s + r:s + r + LSE_ROWS] = torch.logsumexp(logits[r:r + LSE_ROWS], dim=-1)
+            sel = ((nodes >= s) & (nodes < s + step)).nonzero().squeeze(1)
+            picked[sel] = logits[nodes[sel] - s, targets[sel]]
+        return picked - lse[nodes]
 
     # -- the reference --------------------------------------------------------------------------------------
     def score_plain(self, prefix: str, continuations: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -158,3 +186,49 @@ class TransformersBackend:
                 sums.append(logp[pos, ids[0, pos + 1]].sum().item())
                 lens.append(len(c))
         return np.array(sums, dtype=np.float64), np.array(lens, dtype=np.int64)
+
+
+class _Trie:
+    """The inputs of packed candidates, shared where they begin alike.
+
+    Candidate r = [t0 … t_{L-1}] feeds t0 … t_{L-2}; input j is the node of the prefix r[:j+1] (its token t_j,
+    depth j) and predicts t_{j+1}. Two candidates with a common beginning share those nodes.
+    """
+
+    def __init__(self):
+        self._child: dict[tuple[int, int], int] = {}
+        self.token: list[int] = []
+        self.parent: list[int] = []
+        self.depth: list[int] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.token)
+
+    def new_nodes(self, ids: list[int]) -> int:
+        """How many nodes adding this candidate would create."""
+        node = -1
+        for j, tok in enumerate(ids[:-1]):
+            node = self._child.get((node, tok), -2)
+            if node == -2:
+                return len(ids) - 1 - j
+        return 0
+
+    def add(self, ids: list[int]) -> None:
+        node = -1
+        for j, tok in enumerate(ids[:-1]):
+            nxt = self._child.get((node, tok))
+            if nxt is None:
+                nxt = self._child[(node, tok)] = len(self.token)
+                self.token.append(tok)
+                self.parent.append(node)
+                self.depth.append(j)
+            node = nxt
+
+    def path(self, ids: list[int]) -> list[int]:
+        """The node of each input of a candidate already added: path[j] predicts ids[j + 1]."""
+        node, out = -1, []
+        for tok in ids[:-1]:
+            node = self._child[(node, tok)]
+            out.append(node)
+        return out

@@ -1,0 +1,52 @@
+"""The in-process backend's fast path: candidates packed as a token trie after one shared prompt cache must give
+what one plain forward pass per pair gives, whatever the chunking, sharing and duplicates."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys.lm import TransformersBackend, _Trie
+from recsys.text import template_for
+
+T = template_for("movies")
+
+
+def test_trie_shares_common_beginnings_and_maps_every_input_to_its_node():
+    trie = _Trie()
+    a, b, c = [5, 6, 7, 8], [5, 6, 9], [5, 6, 7, 8]
+    assert trie.new_nodes(a) == 3
+    trie.add(a)
+    assert trie.new_nodes(b) == 0  # b feeds 5, 6: both already there
+    assert trie.new_nodes([5, 6, 9, 1]) == 1
+    trie.add(b)
+    trie.add(c)
+    assert trie.size == 3
+    assert trie.path(a) == trie.path(c) == [0, 1, 2] and trie.path(b) == [0, 1]
+    assert trie.parent == [-1, 0, 1] and trie.depth == [0, 1, 2] and trie.token == [5, 6, 7]
+    trie.add([4])  # a one-token candidate feeds nothing
+    assert trie.size == 3 and trie.path([4]) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_tokens", [3, 16, 512])
+def test_shared_beginnings_duplicates_and_chunking_equal_the_plain_computation(real_models, batch_tokens):
+    fast = real_models.lm("smollm2-135m")
+    backend = TransformersBackend("smollm2-135m", "cpu", batch_tokens=batch_tokens)
+    titles = ["The Matrix (1999)", "The Matrix Reloaded (2003)", "The Matrix Revolutions (2003)", "The Mask",
+              "Up", "Up", "X", "Star Wars: Episode IV - A New Hope (1977)", "Star Wars: Episode V (1980)", "Heat"]
+    conts = [T.continuation(t) for t in titles] + ["a", "x"]  # one-token continuations too
+    for prefix in (T.prompt("Toy Story (1995)"), T.neutral):
+        got, n_got = backend.score(prefix, conts)
+        plain, n_plain = fast.score_plain(prefix, conts)
+        np.testing.assert_allclose(got, plain, atol=2e-3, rtol=1e-4)
+        assert n_got.tolist() == n_plain.tolist()
+        assert got[4] == got[5]  # the same text scores the same
+
+
+@pytest.mark.slow
+def test_order_of_candidates_does_not_change_their_scores(real_models):
+    backend = real_models.lm("smollm2-135m")
+    conts = [T.continuation(t) for t in ["Heat", "The Matrix", "Alien", "The Mask", "Amélie"]]
+    forward, _ = backend.score(T.prompt("Up"), conts)
+    backward, _ = backend.score(T.prompt("Up"), conts[::-1])
+    np.testing.assert_allclose(forward, backward[::-1], atol=1e-4)
