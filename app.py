@@ -5,7 +5,7 @@ Evaluate runs and shows offline evaluations.
 """
 import streamlit as st
 
-st.set_page_config(page_title="Explainable recommender", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Explainable recommender", page_icon=":material/explore:", layout="wide")
 
 pages = [
     st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:", default=True),

@@ -136,9 +136,9 @@ st.caption("Pick a few things you liked, in the order you met them. A language m
            "popularity prior and the similarity term contributed.")
 for notice in ss.pop(state.NOTICES, []):
     if isinstance(notice, tuple):
-        st.toast(md(notice[1]), icon="👍" if notice[0] == "like" else "👎")
+        st.toast(md(notice[1]), icon=":material/thumb_up:" if notice[0] == "like" else ":material/thumb_down:")
     else:
-        st.warning(f"From the link: {md(notice)}", icon="🔗")
+        st.warning(f"From the link: {md(notice)}", icon=":material/link:")
 
 left, right = st.columns([5, 7], gap="large")
 
@@ -177,7 +177,7 @@ with left:
         if not hits:
             st.caption("Nothing matches; try a shorter word.")
         for item in hits:
-            text, act = st.columns([6, 1], vertical_alignment="center")
+            text, act = st.columns([3, 1], vertical_alignment="center")
             text.markdown(f"**{md(item.title, 90)}**  \n{widgets.item_caption(item)}")
             act.button("Add", key=f"rec_add_{item.id}", on_click=add, args=(item.id,),
                        disabled=item.id in ss[state.HISTORY], help="Add to the end of the history (newest)")
@@ -214,7 +214,7 @@ with left:
         state.kept(st.slider, "Emphasis on ★", 1.0, 10.0, step=0.5, key=state.EMPHASIS_WEIGHT,
                    help="The starred item's weight is multiplied by this before the weights are normalised.")
     if not history:
-        st.info("Search above and add items you liked, or start from an example.", icon="🔎")
+        st.info("Search above and add items you liked, or start from an example.", icon=":material/search:")
     st.button("Recommend", type="primary", width="stretch", on_click=request_run, key="rec_run_button",
               icon=":material/auto_awesome:")
 
@@ -236,21 +236,21 @@ with right:
     result = ss.get(state.RESULT)
     if result is None:
         st.subheader("Recommendations")
-        st.info("Add a few liked items (or pick an example) and press **Recommend**.", icon="👈")
+        st.info("Add a few liked items (or pick an example) and press **Recommend**.", icon=":material/arrow_back:")
         st.stop()
 
     shown = ss[state.RESULT_INPUTS]
     st.subheader("Recommendations")
     if shown != inputs:
         st.warning("The history or settings changed since this list was made: press **Recommend** to re-rank.",
-                   icon="🔄")
+                   icon=":material/refresh:")
     t = result.timings
     stages = ", ".join(f"{k} {v:.0f} ms" for k, v in t.items() if k != "total")
     st.markdown(f":material/timer: **{t.get('total', 0) / 1000:.2f} s** · {result.candidates_considered} "
                 f"candidates · {result.pairs_computed} pairs scored by **{md(result.model or 'no language model')}**"
                 f" (the rest from the cache)", help=f"Stages: {stages}.")
     for note in result.notes:
-        st.info(md(note), icon="ℹ️")
+        st.info(md(note), icon=":material/info:")
 
     list_tab, heat_tab, weight_tab, table_tab, export_tab = st.tabs(
         ["Ranked list", "Heatmap", "History weights", "Table", "Export & share"])

@@ -150,8 +150,8 @@ with rate_tab:
     scenario = pick_scenario()
     if scenario is not None:
         hist = catalog.get_items(scenario.history)
-        st.markdown("**The history (oldest first)**")
-        st.text("\n".join(f"{k + 1}. {hist[i].title if i in hist else i}" for k, i in enumerate(scenario.history)))
+        st.markdown("**The history, oldest first**")
+        st.text("  →  ".join(hist[i].title if i in hist else i for i in scenario.history))
         names = CONFIG_NAMES
         for key, default in (("rev_x", names[0]), ("rev_y", names[2]), ("rev_blind", True), ("rev_k", 5)):
             if state.value(key) is None:
@@ -167,7 +167,7 @@ with rate_tab:
         if st.query_params.to_dict() != link:
             st.query_params.from_dict(link)
         if not rater.strip():
-            st.info("Enter your name above to start rating.", icon="✍️")
+            st.info("Enter your name above to start rating.", icon=":material/edit:")
         else:
             with widgets.guard("rank the scenario"):
                 x_key, x_result = list_for(scenario, ss["rev_x"], int(top))

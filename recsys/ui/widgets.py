@@ -32,11 +32,11 @@ def show_error(error: BaseException, doing: str) -> None:
     """An engine error as a message with what to do; anything else as a short message, details in the log."""
     if isinstance(error, RecsysError):
         hint = next((h for kind, h in WHAT_TO_DO if isinstance(error, kind)), "")
-        st.error(f"Could not {doing}: {md(error)}" + (f"  \n{hint}" if hint else ""), icon="⚠️")
+        st.error(f"Could not {doing}: {md(error)}" + (f"  \n{hint}" if hint else ""), icon=":material/error:")
     else:
         log.exception("unexpected error while trying to %s", doing)
         st.error(f"Could not {doing}: an unexpected {type(error).__name__} ({md(error, 200)}).  \n"
-                 "Try again; if it persists, reset the settings. The server log has the details.", icon="⚠️")
+                 "Try again; if it persists, reset the settings. The server log has the details.", icon=":material/error:")
 
 
 @contextmanager
