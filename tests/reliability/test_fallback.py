@@ -154,3 +154,16 @@ def test_a_model_folder_with_a_broken_config_is_a_clear_load_error(tmp_path, cat
     q = Query(history=("m:up",), config=CFG.with_(model=str(folder)))
     result = recommend(catalog, q, models, fallback=True)
     assert result.degraded == (LANGUAGE_MODEL,) and "broken-model" in result.notes[0]
+
+
+@pytest.mark.slow
+def test_the_real_embedder_ranks_when_the_lm_cannot_load(demo_catalog, real_models, tmp_path):
+    """Real parts: the LM folder is broken, the real sentence-transformer still retrieves and ranks."""
+    folder = tmp_path / "no-lm"
+    folder.mkdir()
+    (folder / "config.json").write_text("{", encoding="utf-8")
+    q = Query(history=("movies:toy-story", "movies:finding-nemo"), config=ScoringConfig(model=str(folder)), top=5)
+    result = recommend(demo_catalog, q, real_models, fallback=True)
+    assert result.degraded == (LANGUAGE_MODEL,) and len(result.recommendations) == 5
+    assert parts_named(result) == {"prior", "similarity"}
+    assert result.notes[0].startswith("language model unavailable (could not load language model")
