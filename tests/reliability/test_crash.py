@@ -179,3 +179,24 @@ def test_sigkill_while_filling_the_pair_cache_then_resume(db_file, worker, tmp_p
     np.testing.assert_allclose(ell, clean[0])
     np.testing.assert_allclose(neutral, clean[1])
 
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_real_precompute_then_resume(db_file, spawn):
+    """`python -m recsys precompute` with the real SmolLM2 on the 10-movie catalog: killed once ℓ(y|∅) is stored,
+    the file is sound, whole transactions only, and the second run scores exactly what is missing."""
+    pytest.importorskip("recsys.precompute", reason="the precompute command is not built yet")
+    args = ["-m", "recsys", "precompute", "--db", str(db_file), "--neighbours", "9", "--quiet"]
+    total = 10 + 10 * 9  # ℓ(y|∅) of every item, then each item with its 9 neighbours
+    count = lambda: dbmod.connect(db_file).execute("SELECT count(*) FROM pair_scores").fetchone()[0]  # noqa: E731
+    killed = kill_when(spawn(args), lambda: count() >= 10, timeout=240)
+    stored = count()
+    FIGURES["precompute kills"] += 1
+    FIGURES["kills that interrupted a running job"] += killed
+    check_opens_cleanly(db_file)
+    assert killed and 10 <= stored < total, (killed, stored)
+    assert (stored - 10) % 9 == 0  # the neutral chunk and each item's row were committed whole
+    FIGURES["crashes survived"] += 1
+    out, err = spawn(args).communicate(timeout=300)
+    assert f"{total} pairs, {total - stored} scored now ({stored} already cached)" in out, (out, err[-2000:])
+    assert count() == total
