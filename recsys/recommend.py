@@ -30,8 +30,14 @@ from .types import PRIOR, SIMILARITY, Contribution, Query, Recommendation, Resul
 log = logging.getLogger(__name__)
 
 
+RETRY_LOAD_AFTER_S = 60.0  # a model that failed to load is not tried again for this long (each try can be slow)
+
+
 class Models:
-    """The process's models, each loaded on first use and shared by every thread."""
+    """The process's models, each loaded on first use and shared by every thread.
+
+    A failed load is remembered for RETRY_LOAD_AFTER_S: requests in the meantime fail (or fall back) at once
+    instead of each waiting for the same failure, and a later request tries again (the cause may be gone)."""
 
     def __init__(self, device: str | None = None, backend: str = "transformers"):
         self.device = device
@@ -39,12 +45,28 @@ class Models:
         self._backends: dict[str, object] = {}
         self._embedders: dict[str, Embedder] = {}
         self._lock = threading.Lock()
+        self._failed: dict[tuple[str, str], tuple[float, str]] = {}  # (kind, name) -> (when, message)
+
+    def _load(self, kind: str, name: str, load):
+        """load(), or the remembered failure of a recent try, as ModelLoadError."""
+        failed = self._failed.get((kind, name))
+        if failed and time.monotonic() - failed[0] < RETRY_LOAD_AFTER_S:
+            wait = RETRY_LOAD_AFTER_S - (time.monotonic() - failed[0])
+            raise ModelLoadError(f"{failed[1]} (failed {time.monotonic() - failed[0]:.0f} s ago; "
+                                 f"tried again in {wait:.0f} s)")
+        try:
+            value = load()
+        except ModelLoadError as e:
+            self._failed[(kind, name)] = (time.monotonic(), str(e))
+            raise
+        self._failed.pop((kind, name), None)
+        return value
 
     def lm(self, name: str):
         with self._lock:
             if name not in self._backends:
                 if self.backend == "transformers":
-                    self._backends[name] = TransformersBackend(name, self.device)
+                    self._backends[name] = self._load("lm", name, lambda: TransformersBackend(name, self.device))
                 else:
                     from .backends import make_backend
 
@@ -63,7 +85,8 @@ class Models:
     def embedder(self, name: str) -> Embedder:
         with self._lock:
             if name not in self._embedders:
-                self._embedders[name] = Embedder(name, lambda: load_sentence_model(name, self.device))
+                self._embedders[name] = Embedder(
+                    name, lambda: self._load("embedder", name, lambda: load_sentence_model(name, self.device)))
             return self._embedders[name]
 
 

@@ -167,3 +167,31 @@ def test_the_real_embedder_ranks_when_the_lm_cannot_load(demo_catalog, real_mode
     assert result.degraded == (LANGUAGE_MODEL,) and len(result.recommendations) == 5
     assert parts_named(result) == {"prior", "similarity"}
     assert result.notes[0].startswith("language model unavailable (could not load language model")
+
+
+def test_a_failed_load_is_remembered_for_a_while_then_retried(monkeypatch):
+    """A request after a failed load fails at once (no second slow attempt); after RETRY_LOAD_AFTER_S it retries,
+    and a load that then works is used."""
+    import recsys.recommend as R
+
+    attempts = []
+
+    def backend(name, device):
+        attempts.append(name)
+        if len(attempts) < 3:
+            raise ModelLoadError(f"could not load language model {name!r}: out of disk")
+        return "loaded"
+
+    monkeypatch.setattr(R, "TransformersBackend", backend)
+    models = R.Models(device="cpu")
+    for _ in range(2):
+        with pytest.raises(ModelLoadError, match="out of disk"):
+            models.lm("m")
+    assert attempts == ["m"]  # the second request did not try again
+    with pytest.raises(ModelLoadError, match=r"failed \d+ s ago; tried again in \d+ s"):
+        models.lm("m")
+    monkeypatch.setattr(R, "RETRY_LOAD_AFTER_S", 0.0)
+    with pytest.raises(ModelLoadError):
+        models.lm("m")
+    assert models.lm("m") == "loaded" and attempts == ["m", "m", "m"]
+    assert models.lm("m") == "loaded" and len(attempts) == 3
