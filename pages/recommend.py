@@ -305,7 +305,7 @@ with right:
         a.download_button("JSON (as `recommend --json`)", json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
                           file_name="recommendations.json", mime="application/json", on_click="ignore",
                           width="stretch", key="rec_json")
-        b.download_button("CSV (one row per recommendation)", frame.to_csv(index=False), on_click="ignore",
+        b.download_button("CSV (a row per item)", frame.to_csv(index=False), on_click="ignore",
                           file_name="recommendations.csv", mime="text/csv", width="stretch", key="rec_csv")
         st.markdown("**A chart**")
         figures = {"Heatmap": ("heatmap", charts.heatmap), "History weights": ("history-weights", charts.weights_bar)}

@@ -109,8 +109,7 @@ def heatmap(result: Result) -> go.Figure | None:
     ))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-35)
-    title = "How likely each recommendation is after each liked item (normalised over the candidates)"
-    return _layout(fig, title, height=max(320, 120 + 38 * len(rows)))
+    return _layout(fig, "Liked item × recommendation: s_ij", height=max(400, 230 + 40 * len(rows)))
 
 
 def weights_bar(result: Result) -> go.Figure:

@@ -239,3 +239,16 @@ def test_evaluate_runs_baselines_and_reads_them_back(app_db):
     again = new_app("pages/evaluate.py")
     assert problems(again) == []
     assert list(again.dataframe[0].value["method"]) == ["random", "pop"]  # the stored one, read back
+
+
+@pytest.mark.slow
+def test_review_a_random_user_of_an_imported_log(app_db):
+    _import_small_log(app_db)
+    at = new_app("pages/review.py", rater="cid", x="Embeddings only", y="Popularity only")
+    at.radio(key="rev_source").set_value("Users of a dataset").run()
+    assert problems(at) == []
+    scenario = at.selectbox(key="rev_scenario").value
+    assert scenario.startswith("user:log:u")
+    assert len([w for w in at.get("segmented_control") if w.key.startswith("rev_label_")]) == 10
+    at.button[[b.label for b in at.button].index("Draw a user")].click().run()
+    assert problems(at) == [] and at.selectbox(key="rev_scenario").value.startswith("user:log:u")
