@@ -1,0 +1,97 @@
+"""`python -m recsys evaluate`: run a protocol on an imported dataset, print the table, write JSON / Markdown /
+curves, and store the result in the database (`--list` shows stored ones)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..catalog import open_catalog
+from ..commands.recommend import add_scoring_options, config_from_args
+from ..config import DEFAULT_DB
+from ..errors import ConfigError
+from .methods import DEFAULT_METHODS, GROUPS
+from .protocols import PROTOCOLS
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="measure ranking quality offline (LLMRank-20 or full ranking) against baselines",
+        description="Rank each user's held-out item among candidates with every method on the same users and "
+                    "candidates; report NDCG/HR@1,5,10,20, MRR with bootstrap 95%% intervals, P/R/F1@K and "
+                    "ROC/PR. Method names: " + ", ".join(GROUPS["all"]) + "; groups: " + ", ".join(GROUPS) + ".")
+    p.add_argument("--db", default=str(DEFAULT_DB), help="SQLite database with the imported dataset")
+    p.add_argument("--dataset", help="dataset name (as imported)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="llmrank20", help="default %(default)s")
+    p.add_argument("--candidates", metavar="FILE", help="LLMRank candidate file: user_id<TAB>item ids (raw ids)")
+    p.add_argument("--candidate-set", metavar="NAME", help="a candidate set imported with `import candidates`")
+    p.add_argument("--item2index", metavar="FILE", help="UniSRec map, when the candidate file holds indices")
+    p.add_argument("--limit-users", type=int, metavar="N", help="the first N users (candidate-file or user order)")
+    p.add_argument("--sample-users", type=int, metavar="N", help="N users drawn with the seed (kept in order)")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated methods or groups")
+    p.add_argument("--seed", type=int, default=0, help="negatives, target positions, random scores, bootstrap")
+    p.add_argument("--split", choices=["test", "valid"], default="test",
+                   help="evaluate on the test targets, or on the validation targets (for tuning)")
+    p.add_argument("--n-negatives", type=int, default=19, help="negatives per user (default %(default)s)")
+    p.add_argument("--n-popular", type=int, default=None, help="popular items added to the retrieved pool (full)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples")
+    p.add_argument("--tuned", default="", help="what was tuned and on which data (written into the report)")
+    p.add_argument("--json", metavar="OUT", help="write the result as JSON")
+    p.add_argument("--report", metavar="OUT.md", help="write a Markdown report (curves saved beside it)")
+    p.add_argument("--curves", metavar="DIR", help="save ROC/PR curves (HTML and PNG) in DIR")
+    p.add_argument("--no-store", action="store_true", help="do not keep the result in the database")
+    p.add_argument("--list", action="store_true", help="list the evaluations stored in the database and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is often faster on a busy machine)")
+    p.add_argument("--max-item-tokens", type=int, default=None, help="token budget of one item's text for the LM")
+    add_scoring_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .curves import save_curves
+    from .run import EvalSpec, list_evaluations, run_evaluation, store
+
+    catalog = open_catalog(args.db)
+    if args.list:
+        for e in list_evaluations(catalog.db, args.dataset):
+            best = max(((v, k) for k, v in e.ndcg10.items() if v is not None), default=(None, "-"))
+            print(f"{e.id}  {e.created}  {e.dataset:<18} {e.protocol:<9} {e.split:<5} {e.users:>5} users  "
+                  f"best NDCG@10 {best[0]} ({best[1]})")
+        return 0
+    if not args.dataset:
+        raise ConfigError("--dataset is required")
+    config = config_from_args(args)
+    if args.n_popular is not None:
+        config = config.with_(n_popular=args.n_popular)
+    if args.max_item_tokens is not None:
+        config = config.with_(max_item_tokens=args.max_item_tokens)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    spec = EvalSpec(dataset=args.dataset, protocol=args.protocol, methods=tuple(args.methods.split(",")),
+                    seed=args.seed, split=args.split, limit_users=args.limit_users,
+                    sample_users=args.sample_users, candidates=args.candidates,
+                    candidate_set=args.candidate_set, item2index=args.item2index, n_negatives=args.n_negatives,
+                    config=config, n_boot=args.bootstrap, tuned=args.tuned)
+    from ..recommend import Models
+
+    result = run_evaluation(catalog, spec, Models(device=args.device, backend=args.backend),
+                            show_progress=not args.quiet)
+    if not args.no_store:
+        store(catalog.db, result)
+    text = result.markdown()
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(text)
+    curves_dir = args.curves or (str(Path(args.report).parent) if args.report else None)
+    if curves_dir:
+        stem = Path(args.report).stem if args.report and not args.curves else \
+            f"{args.dataset}-{args.protocol}-{args.split}"
+        save_curves(result, curves_dir, stem)
+    print(text)
+    return 0

@@ -1,0 +1,240 @@
+"""The methods an evaluation compares: named scorers over (history, candidates), built from the engine's parts.
+
+Every method reads one user's `Context` and returns a score per candidate (higher is better). The context computes
+each ingredient at most once per user — above all the ℓ matrix, through the same `PairScorer` pair cache the
+product uses — so all LM variants (raw/PMI × product/mixture, ± prior, ± embedding term) cost one LM pass.
+The fusion is `recsys.fuse.fuse`, the prior `fuse.log_prior`, the similarity the recency-weighted history vector
+of the product's `Embedder`: `fused` with the default `ScoringConfig` is what `recommend()` computes.
+
+Naming: `lm-{raw|pmi}-{product|mixture}[+pop][+embed]`; `lm`, `lm+pop`, `lm+embed` and `fused` are the same
+with the run's calibration and fusion (the `ScoringConfig` defaults unless overridden). Groups: `baselines`,
+`lm-all` (all 16 LM variants), `all`, `default`.
+
+Under `full`, single-signal methods (random, pop, bm25, embed) rank the whole catalog; methods that fuse
+(`reranks`) score a retrieved pool — the engine's retrieval: the `n_candidates` items most similar to the
+history plus `n_popular` popular ones — and everything outside it scores -inf.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .. import fuse as F
+from ..catalog import Catalog, Item
+from ..config import ScoringConfig
+from ..embed import history_vector, semantic_search
+from ..errors import ConfigError
+from ..text import template_for
+from .protocols import user_rng
+
+
+class Env:
+    """What every user of one run shares: the dataset's items, their vectors, the prior and the models."""
+
+    def __init__(self, catalog: Catalog, dataset: str, config: ScoringConfig, models, seed: int = 0):
+        self.catalog, self.dataset, self.config, self.models, self.seed = catalog, dataset, config, models, seed
+        self.items: list[Item] = catalog.dataset_items(dataset)
+        self.index = {item.id: k for k, item in enumerate(self.items)}
+        self.domain = catalog.dataset(dataset).domain
+        total, n = catalog.popularity_total(dataset)
+        self.log_prior = F.log_prior(np.array([i.popularity for i in self.items]), total, n)  # (I,)
+        self.popularity = np.array([i.popularity for i in self.items])
+        self.popular_order = sorted(range(len(self.items)), key=lambda k: (-self.popularity[k], self.items[k].id))
+        self.template = template_for(self.items[0].domain if self.items else self.domain, config.template)
+        self.lm_pairs = 0  # pairs the LM scored in this run (not found in the cache)
+
+    @cached_property
+    def vectors(self) -> np.ndarray:
+        """(I, dim) embeddings of the dataset's items, in `items` order (cached in the database)."""
+        ids, matrix = self.models.embedder(self.config.embedder).dataset_matrix(self.catalog, self.dataset)
+        if ids != [i.id for i in self.items]:
+            order = {item_id: k for k, item_id in enumerate(ids)}
+            matrix = matrix[[order[i.id] for i in self.items]]
+        return matrix
+
+    @cached_property
+    def bm25(self):
+        """A BM25 index over the items' text (title, creator, tags, description)."""
+        import bm25s
+
+        texts = [i.lm_text("title+creator+tags+description") for i in self.items]
+        index = bm25s.BM25()
+        index.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+        return index
+
+    @cached_property
+    def scorer(self):
+        return self.models.pair_scorer(self.catalog, self.config)
+
+    def idx(self, ids: Sequence[str]) -> np.ndarray:
+        return np.array([self.index[i] for i in ids], dtype=np.int64)
+
+
+class Context:
+    """One user's history and candidates (indices into `env.items`), with each ingredient computed once."""
+
+    def __init__(self, env: Env, user_id: str, history: Sequence[str], candidates: np.ndarray):
+        self.env, self.user_id = env, user_id
+        self.history = env.idx(history)  # (N,) oldest first
+        self.candidates = np.asarray(candidates, dtype=np.int64)  # (M,)
+        self.lm_history = self.history[-env.config.max_history:]
+
+    def restrict(self, pool: np.ndarray) -> "Context":
+        """The same user over a subset of the candidates (a retrieved pool); shares the history vector."""
+        ctx = Context.__new__(Context)
+        ctx.env, ctx.user_id, ctx.history, ctx.lm_history = self.env, self.user_id, self.history, self.lm_history
+        ctx.candidates = self.candidates[pool]
+        if "history_vector" in self.__dict__:
+            ctx.__dict__["history_vector"] = self.history_vector
+        return ctx
+
+    @cached_property
+    def prior(self) -> np.ndarray:
+        return self.env.log_prior[self.candidates]
+
+    @cached_property
+    def history_vector(self) -> np.ndarray:
+        w = F.history_weights(len(self.history), self.env.config.gamma)
+        return history_vector(self.env.vectors[self.history], w)
+
+    @cached_property
+    def similarity(self) -> np.ndarray:
+        """cos(y, H): the candidate against the recency-weighted mean of all history vectors (LLMSeqSim)."""
+        return self.env.vectors[self.candidates] @ self.history_vector
+
+    @cached_property
+    def bm25(self) -> np.ndarray:
+        import bm25s
+
+        text = " ".join(self.env.items[k].lm_text("title+creator+tags+description") for k in self.history)
+        tokens = bm25s.tokenize(text, stopwords="en", return_ids=False, show_progress=False)[0]
+        return self.env.bm25.get_scores(tokens)[self.candidates].astype(np.float64)
+
+    @cached_property
+    def ell(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ℓ(y|x) of shape (N_lm, M), ℓ(y|∅) of shape (M,)) from the pair cache, scoring only what is missing."""
+        env = self.env
+        xs = [env.items[k].lm_text() for k in self.lm_history]
+        ys = [env.items[k].lm_text() for k in self.candidates]
+        before = env.scorer.computed
+        ell, neutral = env.scorer.matrix(env.template, xs, ys, neutral=True)
+        env.lm_pairs += env.scorer.computed - before
+        return ell, neutral
+
+    def s(self, calibration: str) -> np.ndarray:
+        """s_ij: calibrated ℓ, normalised over the candidates per history item."""
+        ell, neutral = self.ell
+        return F.normalise(F.calibrate(ell, neutral, calibration))
+
+    def fused(self, calibration: str | None, fusion: str | None, prior: bool, embed: bool) -> np.ndarray:
+        """The engine's fusion with the run's weights; the LM term is left out when calibration is None."""
+        cfg = self.env.config
+        if calibration is None:
+            s, w = np.zeros((0, len(self.candidates))), np.zeros(0)
+        else:
+            s, w = self.s(calibration), F.history_weights(len(self.lm_history), cfg.gamma)
+        return F.fuse(s, w, fusion or cfg.fusion, alpha=cfg.alpha if calibration else 0.0,
+                      prior=self.prior if prior else None, beta=cfg.beta if prior else 0.0,
+                      similarity=self.similarity if embed else None, lam=cfg.lam if embed else 0.0,
+                      standardize=cfg.standardize).scores
+
+    def retrieval_pool(self, n_candidates: int, n_popular: int) -> np.ndarray:
+        """Positions (into `candidates`) of the engine's retrieval: the items nearest to the history, then the
+        most popular of the rest (popularity, then id, as `Catalog.top_popular` orders them)."""
+        env = self.env
+        near = semantic_search(self.history_vector, env.vectors[self.candidates], n_candidates)
+        position = {int(k): p for p, k in enumerate(self.candidates)}
+        taken = set(near.tolist())
+        popular = []
+        for k in env.popular_order:
+            p = position.get(int(k))
+            if p is not None and p not in taken:
+                popular.append(p)
+                if len(popular) == n_popular:
+                    break
+        return np.r_[near, popular].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    description: str
+    score: Callable[[Context], np.ndarray]
+    uses_lm: bool = False
+    reranks: bool = False  # under `full`: scores the retrieved pool, not the whole catalog
+
+
+def _random(ctx: Context) -> np.ndarray:
+    return user_rng(ctx.env.seed, "random\x00" + ctx.user_id).random(len(ctx.candidates))
+
+
+BASELINES: dict[str, Method] = {m.name: m for m in (
+    Method("random", "uniformly random scores (seeded per user)", _random),
+    Method("pop", "popularity prior log π(y): interactions before the test targets", lambda c: c.prior.copy()),
+    Method("bm25", "BM25 of the candidate's text against the history's texts (all history items)",
+           lambda c: c.bm25),
+    Method("embed", "cosine to the recency-weighted mean history embedding (LLMSeqSim)",
+           lambda c: c.similarity.copy()),
+    Method("embed+pop", "standardised embedding similarity (λ) + popularity prior (β), no LM",
+           lambda c: c.fused(None, None, prior=True, embed=True), reranks=True),
+)}
+
+
+def lm_method(calibration: str, fusion: str, prior: bool, embed: bool, name: str | None = None) -> Method:
+    extras = ("+pop" if prior else "") + ("+embed" if embed else "")
+    what = {"raw": "raw ℓ(y|x)", "pmi": "PMI ℓ(y|x) − ℓ(y|∅)"}[calibration]
+    desc = f"LM, {what}, {fusion} fusion" + (" + prior (β)" if prior else "") + (" + embedding term (λ)" if embed else "")
+    return Method(name or f"lm-{calibration}-{fusion}{extras}", desc,
+                  lambda c: c.fused(calibration, fusion, prior, embed), uses_lm=True, reranks=True)
+
+
+LM_VARIANTS: dict[str, Method] = {
+    m.name: m for m in (lm_method(c, f, p, e) for c in ("raw", "pmi") for f in ("product", "mixture")
+                        for p in (False, True) for e in (False, True))
+}
+DEFAULT_METHODS = ("random", "pop", "bm25", "embed", "embed+pop", "lm-raw-product", "lm-raw-mixture",
+                   "lm-pmi-product", "lm-pmi-mixture", "lm+pop", "lm+embed", "fused")
+GROUPS = {
+    "baselines": tuple(BASELINES),
+    "lm-all": tuple(LM_VARIANTS),
+    "default": DEFAULT_METHODS,
+    "all": (*BASELINES, *LM_VARIANTS, "lm", "lm+pop", "lm+embed", "fused"),
+}
+
+
+def aliases(config: ScoringConfig) -> dict[str, str]:
+    """Short names -> the variant they mean under this run's calibration and fusion."""
+    base = f"lm-{config.calibration}-{config.fusion}"
+    return {"lm": base, "lm+pop": f"{base}+pop", "lm+embed": f"{base}+embed", "fused": f"{base}+pop+embed"}
+
+
+def resolve(names: str | Sequence[str], config: ScoringConfig) -> list[Method]:
+    """Comma-separated names or groups -> methods in the order given, each once. Aliases keep their own name
+    (so `fused` is reported as `fused`) and say in their description which variant they are."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    expanded: list[str] = []
+    for n in names:
+        expanded += GROUPS.get(n, (n,))
+    alias = aliases(config)
+    out: dict[str, Method] = {}
+    for n in expanded:
+        if n in out:
+            continue
+        if n in BASELINES:
+            out[n] = BASELINES[n]
+        elif n in LM_VARIANTS:
+            out[n] = LM_VARIANTS[n]
+        elif n in alias:
+            m = LM_VARIANTS[alias[n]]
+            label = "the full system, ScoringConfig weights" if n == "fused" else "the run's calibration and fusion"
+            out[n] = Method(n, f"{m.description} [= {alias[n]}: {label}]", m.score, m.uses_lm, m.reranks)
+        else:
+            known = ", ".join([*GROUPS, *BASELINES, *alias, "lm-{raw|pmi}-{product|mixture}[+pop][+embed]"])
+            raise ConfigError(f"unknown method {n!r}; known: {known}")
+    if not out:
+        raise ConfigError("no methods given")
+    return list(out.values())

@@ -1,0 +1,75 @@
+"""An `EvalResult` as Markdown: the metric table with intervals, the seed's metrics, paired differences, settings."""
+from __future__ import annotations
+
+import math
+
+from .metrics import KS, SEED_METRICS
+
+
+def _f(v, digits: int = 2) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _ci(m, key: str) -> str:
+    lo, hi = m.ci95.get(key, (float("nan"), float("nan")))
+    return f"{_f(m.metrics.get(key))} [{_f(lo, 1)}, {_f(hi, 1)}]"
+
+
+def metric_table(result) -> list[str]:
+    head = ["method", "NDCG@10 [95% CI]", *(f"NDCG@{k}" for k in KS if k != 10), *(f"HR@{k}" for k in KS),
+            "MRR [95% CI]", "ROC-AUC", "PR-AUC"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in result.methods.items():
+        row = [f"`{name}`", _ci(m, "ndcg@10"), *(_f(m.metrics.get(f"ndcg@{k}")) for k in KS if k != 10),
+               *(_f(m.metrics.get(f"hr@{k}")) for k in KS), _ci(m, "mrr"), _f(m.metrics.get("roc_auc"), 3),
+               _f(m.metrics.get("pr_auc"), 3)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def seed_table(result) -> list[str]:
+    head = ["method", *(k.replace("precision", "P").replace("recall", "R").replace("f1", "F1") for k in SEED_METRICS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in result.methods.items():
+        lines.append("| " + " | ".join([f"`{name}`", *(_f(m.metrics.get(k)) for k in SEED_METRICS)]) + " |")
+    return lines
+
+
+def comparison_table(result) -> list[str]:
+    lines = ["| a − b (same users) | ΔNDCG@10 [95% CI] | ΔHR@10 [95% CI] | ΔMRR [95% CI] | NDCG@10 beyond the interval |",
+             "|---|---|---|---|---|"]
+    for pair, d in result.comparisons.items():
+        cells = [f"{v[0]:+.2f} [{v[1]:+.1f}, {v[2]:+.1f}]" for v in (d["ndcg@10"], d["hr@10"], d["mrr"])]
+        lo, hi = d["ndcg@10"][1], d["ndcg@10"][2]
+        verdict = "yes, a better" if lo > 0 else "yes, b better" if hi < 0 else "no"
+        lines.append(f"| `{pair}` | " + " | ".join(cells) + f" | {verdict} |")
+    return lines
+
+
+def markdown(result) -> str:
+    s, p = result.settings, result.settings.get("protocol", {})
+    cfg = s.get("scoring", {})
+    out = [f"# Evaluation: {result.spec.dataset}, protocol `{result.spec.protocol}` ({result.spec.split} split)", ""]
+    out.append(f"- users: {result.users}; candidates: {p.get('candidates')}; seed {result.spec.seed}; "
+               f"history: last {p.get('history_items')} items (the LM reads the last {s.get('lm_history_items')})")
+    if any(m.startswith("lm") or m == "fused" for m in result.methods):
+        out.append(f"- LM: `{cfg.get('model')}` (cache key `{s.get('model_cache_key')}`), template `{s.get('template')}`, "
+                   f"calibration {cfg.get('calibration')}, fusion {cfg.get('fusion')}")
+    out.append(f"- weights: α {cfg.get('alpha')}, β {cfg.get('beta')}, λ {cfg.get('lam')}, γ {cfg.get('gamma')}, "
+               f"standardised terms: {cfg.get('standardize')}; embedder `{cfg.get('embedder')}`")
+    out.append(f"- tuned: {s.get('tuned')}")
+    out.append(f"- time: {result.timings.get('total_s')} s in all, {result.timings.get('per_user_s')} s per user, "
+               f"{result.timings.get('lm_pairs_computed')} LM pairs computed (the rest came from the cache)")
+    out += ["", "Metrics in percent (mean over users, bootstrap 95% interval); ROC/PR areas over all candidate scores "
+                "pooled across users, the target as the positive.", ""]
+    out += metric_table(result)
+    out += ["", "## The seed's metrics: precision, recall and F1 at K (percent)", ""]
+    out += seed_table(result)
+    if result.comparisons:
+        out += ["", "## Paired differences (points, paired bootstrap over the same users)", ""]
+        out += comparison_table(result)
+    out += ["", "## Methods", ""]
+    out += [f"- `{n}`: {m.description}" for n, m in result.methods.items()]
+    if result.notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
+    return "\n".join(out) + "\n"
