@@ -309,8 +309,9 @@ with right:
                           file_name="recommendations.csv", mime="text/csv", width="stretch", key="rec_csv")
         st.markdown("**A chart**")
         figures = {"Heatmap": ("heatmap", charts.heatmap), "History weights": ("history-weights", charts.weights_bar)}
-        choice = st.selectbox("Chart", [*(k for k in figures if k != "Heatmap" or result.conditional),
-                                        *(f"Waterfall #{r.rank}" for r in result.recommendations)], key="rec_export_fig")
+        options = [*(k for k in figures if k != "Heatmap" or result.conditional),
+                   *(f"Waterfall #{r.rank}" for r in result.recommendations)]
+        choice = st.selectbox("Chart", options, key="rec_export_fig")
         if choice.startswith("Waterfall"):
             k = int(choice.split("#")[1])
             fig, name = charts.waterfall(result, k), f"waterfall-{k}"

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from recsys.store import LABELS, agreement, config_key, precision_at_k, win_rates
+from recsys.store import agreement, config_key, precision_at_k, win_rates
 from recsys.types import Query
 from recsys.ui import loaders, scenarios, state, widgets
 from recsys.ui.safe import md
@@ -53,7 +53,8 @@ def save_label(scenario_id: str, item_id: str, widget: str) -> None:
 
 def save_note(scenario_id: str, item_id: str) -> None:
     with widgets.guard("save the note"):
-        loaders.store().save_note(ss[state.RATER], scenario_id, item_id, ss.get(f"rev_note_{scenario_id}_{item_id}", ""))
+        note = ss.get(f"rev_note_{scenario_id}_{item_id}", "")
+        loaders.store().save_note(ss[state.RATER], scenario_id, item_id, note)
 
 
 def save_choice(scenario_id: str, x: tuple[str, str], y: tuple[str, str], a_is_x: bool, widget: str) -> None:
@@ -257,8 +258,8 @@ with results_tab:
         st.caption("Agreement needs two raters who judged the same items.")
     st.subheader("Export")
     a, b, c = st.columns(3)
-    a.download_button("Labels (CSV)", pd.DataFrame(all_labels, columns=["rater", "scenario", "item_id", "label",
-                                                                        "note", "created", "updated"]).to_csv(index=False),
+    columns = ["rater", "scenario", "item_id", "label", "note", "created", "updated"]
+    a.download_button("Labels (CSV)", pd.DataFrame(all_labels, columns=columns).to_csv(index=False),
                       file_name="review-labels.csv", mime="text/csv", on_click="ignore", width="stretch")
     b.download_button("A/B judgements (CSV)", pd.DataFrame(all_judgements).to_csv(index=False),
                       file_name="review-judgements.csv", mime="text/csv", on_click="ignore", width="stretch")

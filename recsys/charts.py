@@ -125,7 +125,8 @@ def weights_bar(result: Result) -> go.Figure:
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="weight in the language-model term (sums to 1)", gridcolor="#eef1f4",
                      range=[0, max([*result.weights, 0.1]) * 1.2])
-    return _layout(fig, "History weights (oldest first; recency decay × emphasis)", height=max(220, 90 + 34 * len(labels)))
+    title = "History weights (oldest first; recency decay × emphasis)"
+    return _layout(fig, title, height=max(220, 90 + 34 * len(labels)))
 
 
 def lm_share(contributions) -> float:

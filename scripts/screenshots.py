@@ -24,7 +24,7 @@ HISTORY = "movies:toy-story,movies:finding-nemo,movies:the-incredibles,movies:co
 
 
 def evaluation(db: Path, log=print) -> None:
-    """A stored evaluation for the Evaluate page: ml-100k from the shared data (when present), baselines on 200 users."""
+    """A stored evaluation for the Evaluate page: ml-100k from the shared data (when present), baselines only."""
     try:
         from recsys.datasets import import_shared, shared_data_dir
         from recsys.evaluate import EvalSpec, run_evaluation, store

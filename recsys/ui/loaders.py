@@ -18,6 +18,7 @@ import streamlit as st
 
 from .. import config
 from ..catalog import Catalog, load_demo_catalogs, open_catalog
+from ..errors import ModelLoadError
 from ..recommend import Models, recommend
 from ..store import Store
 from ..types import Query, Result
@@ -117,12 +118,10 @@ def rank(query: Query, label: str = "Ranking") -> Result:
     start = time.perf_counter()
     with st.status(f"{label}…", expanded=True) as status:
         try:
-            from ..errors import ModelLoadError
-
             try:
                 warm_up(mdl, cfg.model if cfg.uses_lm else None, cfg.embedder, status)
             except ModelLoadError as e:  # recommend() falls back to embeddings + prior and says so in its notes
-                status.write(f"Language model unavailable: {e}")
+                status.write(md(e))
             n_prompts = min(len(query.history), cfg.max_history) + (cfg.calibration == "pmi")
             bar = st.progress(0.0, text="Retrieving candidates and looking up cached scores…")
             done = [0]

@@ -52,8 +52,9 @@ def session_scenarios(catalog: Catalog, store: Store, limit: int = 50) -> list[S
         if not items:
             continue
         dataset = s["settings"].get("dataset") or next(iter(items.values())).dataset
-        first = items.get(s["history"][-1])
-        label = f"{s['created'][:16].replace('T', ' ')} · {dataset} · {len(s['history'])} items, last “{first.title if first else s['history'][-1]}”"
+        last = items.get(s["history"][-1])
+        when = s["created"][:16].replace("T", " ")
+        label = f"{when} · {dataset} · {len(s['history'])} items, last “{last.title if last else s['history'][-1]}”"
         out.append(Scenario(f"session:{s['id']}", label, dataset, tuple(s["history"])))
     return out
 

@@ -36,7 +36,8 @@ def show_error(error: BaseException, doing: str) -> None:
     else:
         log.exception("unexpected error while trying to %s", doing)
         st.error(f"Could not {doing}: an unexpected {type(error).__name__} ({md(error, 200)}).  \n"
-                 "Try again; if it persists, reset the settings. The server log has the details.", icon=":material/error:")
+                 "Try again; if it persists, reset the settings. The server log has the details.",
+                 icon=":material/error:")
 
 
 @contextmanager

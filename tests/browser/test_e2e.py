@@ -7,8 +7,6 @@ under test-artifacts/browser/. `make test` installs Chromium where it is missing
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
 import pytest
 
 from recsys.config import ROOT
