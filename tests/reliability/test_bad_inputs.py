@@ -18,7 +18,7 @@ from fakes import FakeModels
 from recsys import db as dbmod
 from recsys.catalog import Catalog, make_item
 from recsys.config import ScoringConfig
-from recsys.datasets import Columns, import_candidates, import_movielens, import_recbole, import_table
+from recsys.datasets import import_candidates, import_movielens, import_recbole, import_table
 from recsys.datasets import common
 from recsys.errors import ConfigError, EmptyCandidatesError, RecsysError, UnknownItemsError
 from recsys.recommend import recommend
@@ -194,8 +194,8 @@ def huge_line_file(path: Path, first_line: bytes, size: int = 1 << 30) -> Path:
     return path
 
 
-FIRST_LINES = {"csv": b"id,title\n", "jsonl": b'{"id": 1, "title": "A"}\n', "movielens": ML_ITEM.encode().split(b"\n")[0] + b"\n",
-               "recbole": b"item_id:token\ttitle:token_seq\n"}
+FIRST_LINES = {"csv": b"id,title\n", "jsonl": b'{"id": 1, "title": "A"}\n',
+               "movielens": ML_ITEM.encode().split(b"\n")[0] + b"\n", "recbole": b"item_id:token\ttitle:token_seq\n"}
 
 
 @pytest.mark.parametrize("importer", FIRST_LINES)
