@@ -1,38 +1,63 @@
 #!/usr/bin/env bash
 # The exact commands behind docs/results.md: import the four development datasets into one evaluation database
-# (outside git) and run every method on each under LLMRank-20, then full ranking on ml-100k.
-# Usage: scripts/eval_all.sh [step ...]   steps: import ml-100k ml-latest-small lastfm amazon-scientific full valid
-# (no step: all of them, in that order). Reruns are cheap: LM pair scores are cached in the database.
+# (outside git), run every method on each under LLMRank-20, tune the fusion on validation targets, rerun the test
+# with the tuned settings, and run full ranking on ml-100k.
+# Usage: scripts/eval_all.sh [step ...]   (no step: all of them, in the order of STEPS below)
+# Reruns are cheap: LM pair scores are cached in the database, so only missing pairs are computed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB=${EVAL_DB:-data/eval.db}
 OUT=docs/results
 PY="nice ${PYTHON:-.venv/bin/python} -m recsys"
 EVAL="$PY evaluate --db $DB --seed 0 --threads 1"
+DATASETS="ml-100k ml-latest-small lastfm amazon-scientific"
 
 step_import() {
-  for d in ml-100k ml-latest-small lastfm amazon-scientific; do $PY import shared "$d" --db "$DB" --quiet; done
+  for d in $DATASETS; do $PY import shared "$d" --db "$DB" --quiet; done
 }
 
-# LLMRank-20, test targets, every method (random, pop, bm25, embed, embed+pop, all 16 LM variants, fused).
-llmrank() {  # dataset, user selection flags...
-  local d=$1; shift
-  $EVAL --dataset "$d" --protocol llmrank20 --methods all "$@" \
-    --json "$OUT/$d-llmrank20.json" --report "$OUT/$d-llmrank20.md"
+# Which users: the first 500 in user order; lastfm's test rows are sliding windows of 122 listening streams, so
+# the first 500 rows would cover ~22 of them while a seeded sample of 500 covers nearly all.
+# Amazon item texts ("title. categories. brand.") average 45 LM tokens at the default budget of 48, four times a
+# movie title: ~20 h for 500 users on the shared 2-core CPU, so the LM reads their first 24 tokens (mostly the
+# title); step amazon-48 measures what the cut costs on the first 100 users.
+users() {  # dataset, how many
+  case $1 in
+    lastfm) echo "--sample-users $2" ;;
+    amazon-scientific) echo "--limit-users $2 --max-item-tokens 24" ;;
+    *) echo "--limit-users $2" ;;
+  esac
 }
-step_ml-100k() { llmrank ml-100k --limit-users 500; }
-step_ml-latest-small() { llmrank ml-latest-small --limit-users 500; }
-# lastfm's test rows are sliding windows of 122 listening streams: the first 500 rows would cover ~22 of them,
-# a seeded sample of 500 rows covers nearly all.
-step_lastfm() { llmrank lastfm --sample-users 500; }
-# Amazon item texts ("title. categories. brand.") average 45 LM tokens at the default budget of 48, four times
-# a movie title: on the shared 2-core CPU that is ~20 h for 500 users, so the LM reads the first 24 tokens
-# (mostly the product title) here; step amazon-48 measures what the cut costs on the first 100 users.
-step_amazon-scientific() { llmrank amazon-scientific --limit-users 500 --max-item-tokens 24; }
+
+# LLMRank-20 on the test targets, every method (random, pop, bm25, embed, embed+pop, all 16 LM variants, fused),
+# ScoringConfig defaults: nothing tuned.
+llmrank() {
+  $EVAL --dataset "$1" --protocol llmrank20 --methods all $(users "$1" 500) \
+    --json "$OUT/$1-llmrank20.json" --report "$OUT/$1-llmrank20.md"
+}
+step_ml-100k() { llmrank ml-100k; }
+step_ml-latest-small() { llmrank ml-latest-small; }
+step_lastfm() { llmrank lastfm; }
+step_amazon-scientific() { llmrank amazon-scientific; }
 step_amazon-48() {
   $EVAL --dataset amazon-scientific --protocol llmrank20 --methods all --limit-users 100 \
     --json "$OUT/amazon-scientific-llmrank20-100u-48tok.json" --report "$OUT/amazon-scientific-llmrank20-100u-48tok.md"
 }
+
+# Tuning on the validation targets (the item before the test target; lastfm/amazon: the valid rows), 150 users:
+# every method with the defaults, then a grid over the fusion (LM pairs cached, so the grid costs no LM work).
+GRID="alpha=0,0.25,0.5,1,2 beta=0.5,1,2 lam=0.5,1,2 calibration=raw,pmi fusion=product,mixture max_history=3,5"
+valid() {
+  mkdir -p "$OUT/valid"
+  $EVAL --dataset "$1" --split valid --methods all $(users "$1" 150) \
+    --json "$OUT/valid/$1-llmrank20-valid.json" --report "$OUT/valid/$1-llmrank20-valid.md"
+  $EVAL --dataset "$1" --split valid --methods fused,embed+pop $(users "$1" 150) --grid "$GRID" --quiet \
+    --json "$OUT/valid/$1-grid.json" > "$OUT/valid/$1-grid.md"
+}
+step_valid-ml-100k() { valid ml-100k; }
+step_valid-ml-latest-small() { valid ml-latest-small; }
+step_valid-lastfm() { valid lastfm; }
+step_valid-amazon-scientific() { valid amazon-scientific; }
 
 # Full ranking: retrieval (50 nearest by embedding + 5 popular) re-ranked; single-signal baselines rank everything.
 step_full() {
@@ -40,6 +65,8 @@ step_full() {
     --json "$OUT/ml-100k-full.json" --report "$OUT/ml-100k-full.md"
 }
 
+STEPS="import ml-100k ml-latest-small lastfm amazon-scientific valid-ml-100k valid-ml-latest-small valid-lastfm
+       valid-amazon-scientific full"
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(import ml-100k ml-latest-small lastfm amazon-scientific full)
+[ ${#steps[@]} -eq 0 ] && read -r -a steps <<< "$(echo $STEPS)"
 for s in "${steps[@]}"; do "step_$s"; done

@@ -39,8 +39,13 @@ def register(sub) -> None:
     p.add_argument("--json", metavar="OUT", help="write the result as JSON")
     p.add_argument("--report", metavar="OUT.md", help="write a Markdown report (curves saved beside it)")
     p.add_argument("--curves", metavar="DIR", help="save ROC/PR curves (HTML and PNG) in DIR")
+    p.add_argument("--grid", metavar="SPEC", help="tune on the validation split: 'alpha=0,0.5,1 beta=0.5,1 ...' "
+                                               "(ScoringConfig fields); prints every point, best first")
     p.add_argument("--no-store", action="store_true", help="do not keep the result in the database")
     p.add_argument("--list", action="store_true", help="list the evaluations stored in the database and exit")
+    p.add_argument("--summary", nargs="+", metavar="JSON", help="print one table (NDCG@10 [95%% CI] per method) "
+                                                                 "across --json outputs and exit")
+    p.add_argument("--metric", default="ndcg@10", help="the metric of --summary (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is often faster on a busy machine)")
     p.add_argument("--max-item-tokens", type=int, default=None, help="token budget of one item's text for the LM")
@@ -52,6 +57,14 @@ def run(args) -> int:
     from .curves import save_curves
     from .run import EvalSpec, list_evaluations, run_evaluation, store
 
+    if args.summary:
+        from .report import summary
+        from .run import EvalResult
+
+        results = [EvalResult.from_dict(json.loads(Path(f).read_text())) for f in args.summary]
+        methods = args.methods.split(",") if args.methods != ",".join(DEFAULT_METHODS) else None
+        print(summary(results, methods, args.metric))
+        return 0
     catalog = open_catalog(args.db)
     if args.list:
         for e in list_evaluations(catalog.db, args.dataset):
@@ -77,8 +90,10 @@ def run(args) -> int:
                     config=config, n_boot=args.bootstrap, tuned=args.tuned)
     from ..recommend import Models
 
-    result = run_evaluation(catalog, spec, Models(device=args.device, backend=args.backend),
-                            show_progress=not args.quiet)
+    models = Models(device=args.device, backend=args.backend)
+    if args.grid:
+        return _tune(catalog, spec, args, models)
+    result = run_evaluation(catalog, spec, models, show_progress=not args.quiet)
     if not args.no_store:
         store(catalog.db, result)
     text = result.markdown()
@@ -94,4 +109,25 @@ def run(args) -> int:
             f"{args.dataset}-{args.protocol}-{args.split}"
         save_curves(result, curves_dir, stem)
     print(text)
+    return 0
+
+
+def _tune(catalog, spec, args, models) -> int:
+    from .tune import parse_grid, tune
+
+    points = tune(catalog, spec, parse_grid(args.grid), models, show_progress=not args.quiet)
+    methods = list(points[0].metrics) if points else []
+    names = list(points[0].changes) if points else []
+    print(f"# Grid on {spec.dataset} ({spec.split} split, {spec.protocol}), NDCG@10 in percent, best first\n")
+    print("| " + " | ".join([*names, *methods]) + " |")
+    print("|" + "---|" * (len(names) + len(methods)))
+    for p in points:
+        print("| " + " | ".join([*(str(p.changes[n]) for n in names),
+                                 *(f"{p.metrics[m]['ndcg@10']:.2f}" for m in methods)]) + " |")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"dataset": spec.dataset, "split": spec.split, "grid": args.grid,
+                                               "spec": spec.to_dict(),
+                                               "points": [{"changes": p.changes, "metrics": p.metrics}
+                                                          for p in points]}, indent=1) + "\n")
     return 0

@@ -34,8 +34,10 @@ from .protocols import user_rng
 class Env:
     """What every user of one run shares: the dataset's items, their vectors, the prior and the models."""
 
-    def __init__(self, catalog: Catalog, dataset: str, config: ScoringConfig, models, seed: int = 0):
+    def __init__(self, catalog: Catalog, dataset: str, config: ScoringConfig, models, seed: int = 0,
+                 ell_memo: dict | None = None):
         self.catalog, self.dataset, self.config, self.models, self.seed = catalog, dataset, config, models, seed
+        self.ell_memo = ell_memo  # shared by the runs of a grid search: ℓ rows in memory, no SQLite lookups
         self.items: list[Item] = catalog.dataset_items(dataset)
         self.index = {item.id: k for k, item in enumerate(self.items)}
         self.domain = catalog.dataset(dataset).domain
@@ -117,11 +119,17 @@ class Context:
     def ell(self) -> tuple[np.ndarray, np.ndarray]:
         """(ℓ(y|x) of shape (N_lm, M), ℓ(y|∅) of shape (M,)) from the pair cache, scoring only what is missing."""
         env = self.env
+        key = (env.config.model, env.template.key, env.config.max_item_tokens, tuple(self.lm_history),
+               tuple(self.candidates))
+        if env.ell_memo is not None and key in env.ell_memo:
+            return env.ell_memo[key]
         xs = [env.items[k].lm_text() for k in self.lm_history]
         ys = [env.items[k].lm_text() for k in self.candidates]
         before = env.scorer.computed
         ell, neutral = env.scorer.matrix(env.template, xs, ys, neutral=True)
         env.lm_pairs += env.scorer.computed - before
+        if env.ell_memo is not None:
+            env.ell_memo[key] = (ell, neutral)
         return ell, neutral
 
     def s(self, calibration: str) -> np.ndarray:

@@ -68,7 +68,7 @@ def per_user(ranks: np.ndarray) -> dict[str, np.ndarray]:
 def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean, resampling users with replacement (same seed, same interval)."""
     v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
+    if v.size == 0 or n_boot <= 0:  # n_boot 0: no interval (grid searches)
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     means = np.empty(n_boot)

@@ -10,6 +10,10 @@ def _f(v, digits: int = 2) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
+def _s(v, digits: int = 1) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:+.{digits}f}"
+
+
 def _ci(m, key: str) -> str:
     lo, hi = m.ci95.get(key, (float("nan"), float("nan")))
     return f"{_f(m.metrics.get(key))} [{_f(lo, 1)}, {_f(hi, 1)}]"
@@ -39,9 +43,9 @@ def comparison_table(result) -> list[str]:
     lines = ["| a − b (same users) | ΔNDCG@10 [95% CI] | ΔHR@10 [95% CI] | ΔMRR [95% CI] | NDCG@10 beyond the interval |",
              "|---|---|---|---|---|"]
     for pair, d in result.comparisons.items():
-        cells = [f"{v[0]:+.2f} [{v[1]:+.1f}, {v[2]:+.1f}]" for v in (d["ndcg@10"], d["hr@10"], d["mrr"])]
+        cells = [f"{_s(v[0], 2)} [{_s(v[1])}, {_s(v[2])}]" for v in (d["ndcg@10"], d["hr@10"], d["mrr"])]
         lo, hi = d["ndcg@10"][1], d["ndcg@10"][2]
-        verdict = "yes, a better" if lo > 0 else "yes, b better" if hi < 0 else "no"
+        verdict = "–" if lo is None or hi is None else "yes, a better" if lo > 0 else "yes, b better" if hi < 0 else "no"
         lines.append(f"| `{pair}` | " + " | ".join(cells) + f" | {verdict} |")
     return lines
 
@@ -73,3 +77,14 @@ def markdown(result) -> str:
     if result.notes:
         out += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
     return "\n".join(out) + "\n"
+
+
+def summary(results: list, methods: list[str] | None = None, metric: str = "ndcg@10") -> str:
+    """One table across runs (e.g. one per dataset): a row per method, a column per run, `metric` [95% CI]."""
+    methods = methods or list(dict.fromkeys(m for r in results for m in r.methods))
+    heads = [f"{r.spec.dataset} ({r.users} users)" for r in results]
+    lines = ["| method | " + " | ".join(heads) + " |", "|---|" + "---|" * len(results)]
+    for name in methods:
+        cells = [_ci(r.methods[name], metric) if name in r.methods else "–" for r in results]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -66,6 +66,11 @@ class EvalSpec:
         return cls(**d)
 
 
+def _r(v: float) -> float | None:
+    """Rounded for JSON; NaN (an undefined area or interval) becomes null."""
+    return None if v is None or v != v else round(float(v), 4)
+
+
 @dataclass
 class MethodResult:
     name: str
@@ -78,12 +83,13 @@ class MethodResult:
     seconds: float = 0.0
 
     def to_dict(self, ranks: bool = False) -> dict:
-        out = {**{k: round(v, 4) for k, v in self.metrics.items()},
-               "ci95": {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in self.ci95.items()},
+        out = {**{k: _r(v) for k, v in self.metrics.items()},
+               "ci95": {k: [_r(lo), _r(hi)] for k, (lo, hi) in self.ci95.items()},
                "description": self.description, "seconds": round(self.seconds, 2)}
         if ranks:
             out["ranks"] = self.ranks.tolist()
-            out["curves"] = {name: {"x": c.x.round(5).tolist(), "y": c.y.round(5).tolist(), "area": c.area}
+            out["curves"] = {name: {"x": c.x.round(5).tolist(), "y": c.y.round(5).tolist(),
+                                    "area": None if c.area != c.area else float(c.area)}
                              for name, c in (("roc", self.roc), ("pr", self.pr))}
         return out
 
@@ -93,9 +99,11 @@ class MethodResult:
                   for k, v in (d.get("curves") or {}).items()}
         empty = M.Curve(np.zeros(0), np.zeros(0), float("nan"))
         skip = {"ci95", "description", "seconds", "ranks", "curves"}
+        nan = float("nan")
         return cls(name=name, description=d.get("description", ""),
-                   metrics={k: float(v) for k, v in d.items() if k not in skip and v is not None},
-                   ci95={k: (float(a), float(b)) for k, (a, b) in d.get("ci95", {}).items()},
+                   metrics={k: nan if v is None else float(v) for k, v in d.items() if k not in skip},
+                   ci95={k: (nan if a is None else float(a), nan if b is None else float(b))
+                         for k, (a, b) in d.get("ci95", {}).items()},
                    ranks=np.array(d.get("ranks", []), dtype=np.int64), roc=curves.get("roc", empty),
                    pr=curves.get("pr", empty), seconds=float(d.get("seconds", 0.0)))
 
@@ -112,10 +120,11 @@ class EvalResult:
     notes: list[str]
     id: str = ""
     created: str = ""
+    n_users: int = 0  # when read back from a --json document, which leaves out the user ids
 
     @property
     def users(self) -> int:
-        return len(self.user_ids)
+        return len(self.user_ids) or self.n_users
 
     def to_dict(self, full: bool = False) -> dict:
         """The `--json` document; `full` adds per-user ranks and curve points (what the database keeps)."""
@@ -134,7 +143,8 @@ class EvalResult:
                    user_ids=d.get("user_ids", []),
                    methods={n: MethodResult.from_dict(n, m) for n, m in d["methods"].items()},
                    comparisons=d.get("comparisons", {}), settings=d["settings"], timings=d.get("timings", {}),
-                   notes=d.get("notes", []), id=d.get("id", ""), created=d.get("created", ""))
+                   notes=d.get("notes", []), id=d.get("id", ""), created=d.get("created", ""),
+                   n_users=int(d.get("users", 0)))
 
     def markdown(self) -> str:
         from .report import markdown
@@ -154,7 +164,7 @@ def _comparisons(methods: dict[str, MethodResult], n_boot: int, seed: int) -> di
     for a, b in pairs:
         if a in methods and b in methods and a != b:
             pa, pb = M.per_user(methods[a].ranks), M.per_user(methods[b].ranks)
-            out[f"{a} - {b}"] = {k: [round(100 * v, 3) for v in M.paired_difference(pa[k], pb[k], n_boot, seed)]
+            out[f"{a} - {b}"] = {k: [_r(100 * v) for v in M.paired_difference(pa[k], pb[k], n_boot, seed)]
                                  for k in ("ndcg@10", "hr@10", "mrr")}
     return out
 
@@ -172,7 +182,8 @@ def summarise(name: str, description: str, ranks: np.ndarray, scores: np.ndarray
 
 
 def run_evaluation(catalog: Catalog, spec: EvalSpec, models=None, progress: Progress | None = None,
-                   show_progress: bool = False, eval_set: EvalSet | None = None) -> EvalResult:
+                   show_progress: bool = False, eval_set: EvalSet | None = None,
+                   ell_memo: dict | None = None) -> EvalResult:
     """Score every method on the same users and candidates and summarise; raises RecsysError on bad input."""
     from ..recommend import default_models
 
@@ -184,7 +195,7 @@ def run_evaluation(catalog: Catalog, spec: EvalSpec, models=None, progress: Prog
                                  item2index=spec.item2index, limit_users=spec.limit_users,
                                  sample_users=spec.sample_users, n_negatives=spec.n_negatives)
     methods = resolve(spec.methods, cfg)
-    env = Env(catalog, spec.dataset, cfg, models, seed=spec.seed)
+    env = Env(catalog, spec.dataset, cfg, models, seed=spec.seed, ell_memo=ell_memo)
     if not env.items:
         raise RecsysError(f"dataset {spec.dataset!r} has no items")
     full = eval_set.protocol == "full"

@@ -1,0 +1,69 @@
+"""Tuning the fusion on a validation split: a grid over `ScoringConfig` fields, every point scored on the same
+validation users and candidates. Refuses the test split, so reported test numbers never chose their own settings.
+
+The LM pairs come from the cache after the first grid point; points that differ only in weights, calibration,
+fusion, γ or fewer history items cost no LM work at all.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, fields
+
+from ..catalog import Catalog
+from ..config import ScoringConfig
+from ..errors import ConfigError
+from .protocols import build
+from .run import EvalSpec, run_evaluation
+
+TUNABLE = {f.name: f.type for f in fields(ScoringConfig)}
+
+
+def parse_grid(text: str) -> dict[str, list]:
+    """'alpha=0.5,1 beta=0,1,2; calibration=raw,pmi' -> {'alpha': [0.5, 1.0], ...}, typed like ScoringConfig."""
+    defaults = ScoringConfig()
+    grid: dict[str, list] = {}
+    for part in text.replace(";", " ").split():
+        name, _, values = part.partition("=")
+        if name not in TUNABLE or not values:
+            raise ConfigError(f"grid entries are field=v1,v2 with a ScoringConfig field; got {part!r} "
+                              f"(fields: {', '.join(TUNABLE)})")
+        kind = type(getattr(defaults, name))
+        try:
+            grid[name] = [(v.lower() in ("1", "true", "yes")) if kind is bool else kind(v) for v in values.split(",")]
+        except ValueError as e:
+            raise ConfigError(f"bad value in {part!r}: {e}") from None
+    if not grid:
+        raise ConfigError("an empty grid")
+    return grid
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    changes: dict
+    metrics: dict[str, dict[str, float]]  # method -> {"ndcg@10": ..., "hr@10": ..., "mrr": ...}
+
+
+def tune(catalog: Catalog, spec: EvalSpec, grid: dict[str, list], models=None, metric: str = "ndcg@10",
+         show_progress: bool = False) -> list[GridPoint]:
+    """Every grid point on the validation users, best first by `metric` of the spec's first method."""
+    if spec.split != "valid":
+        raise ConfigError("tuning runs on the validation split only (--split valid): test targets never choose "
+                          "the settings they are reported with")
+    eval_set = build(catalog.db, spec.dataset, spec.protocol, seed=spec.seed, split=spec.split,
+                     candidates=spec.candidates, candidate_set=spec.candidate_set, item2index=spec.item2index,
+                     limit_users=spec.limit_users, sample_users=spec.sample_users, n_negatives=spec.n_negatives)
+    names = list(grid)
+    points = []
+    memo: dict = {}
+    # the costliest point first (most history items): every later point finds its LM pairs in the cache
+    combos = sorted(itertools.product(*(grid[n] for n in names)),
+                    key=lambda c: -dict(zip(names, c)).get("max_history", 0))
+    for k, combo in enumerate(combos):
+        changes = dict(zip(names, combo))
+        config = spec.config.with_(**changes)
+        result = run_evaluation(catalog, EvalSpec(**{**spec.__dict__, "config": config, "n_boot": 0}), models,
+                                show_progress=show_progress and k == 0, eval_set=eval_set, ell_memo=memo)
+        points.append(GridPoint(changes, {n: {m: round(r.metrics[m], 3) for m in ("ndcg@10", "hr@10", "mrr")}
+                                          for n, r in result.methods.items()}))
+    first = next(iter(points[0].metrics)) if points else None
+    return sorted(points, key=lambda p: -p.metrics[first][metric])
