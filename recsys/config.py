@@ -4,6 +4,7 @@ Defaults are the measured winners recorded in docs/results.md; change them there
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -48,11 +49,12 @@ class ScoringConfig:
             raise ConfigError(f"calibration must be 'raw' or 'pmi', not {self.calibration!r}")
         if self.fusion not in ("product", "mixture"):
             raise ConfigError(f"fusion must be 'product' or 'mixture', not {self.fusion!r}")
-        if not 0 < self.gamma <= 1:
+        if not (math.isfinite(self.gamma) and 0 < self.gamma <= 1):
             raise ConfigError(f"gamma must be in (0, 1], not {self.gamma}")
         for name in ("alpha", "beta", "lam"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0")
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, not {value}")
         for name in ("max_history", "n_candidates", "max_item_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import db as dbmod
 from .config import DEFAULT_DB, DEFAULT_EMBEDDER, DEFAULT_LM
-from .errors import RecsysError
+from .errors import ModelLoadError, RecsysError
 
 DATABASE, LANGUAGE_MODEL, EMBEDDING_MODEL, CHROMIUM = "database", "language model", "embedding model", "chromium"
 REQUIRED = (DATABASE, LANGUAGE_MODEL, EMBEDDING_MODEL)
@@ -147,7 +147,10 @@ def _weights(name: str, kind: str) -> tuple[bool, str]:
     """Without loading: is the model's folder there (embedded package, local folder or dequantised cache)?"""
     from . import models as M
 
-    spec = M.resolve(name)
+    try:
+        spec = M.resolve(name)
+    except ModelLoadError as e:
+        return False, str(e)
     if kind == "lm" and spec.gguf_file and (M._dequantised_dir(spec) / "config.json").exists():
         return True, f"{spec.name}: dequantised weights cached in {M._dequantised_dir(spec)} (loads in seconds)"
     path = Path(spec.path)

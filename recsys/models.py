@@ -75,6 +75,11 @@ def resolve(name: str) -> ModelSpec:
         return EMBEDDED[name]()
     if not name or name.strip() != name:
         raise ModelLoadError(f"invalid model name {name!r}")
+    if not Path(name).exists() and (name.count("/") != 1 or name.startswith((".", "/"))):
+        # neither a folder nor a hub id ("org/model"): fail now instead of after a minute of network retries
+        raise ModelLoadError(
+            f"unknown model {name!r}: not an embedded model ({', '.join(EMBEDDED)}), not a local folder, "
+            "not a Hugging Face id of the form org/name")
     return ModelSpec(name, name)
 
 
@@ -92,6 +97,10 @@ def pick_device(requested: str | None = None) -> str:
     return "cpu"
 
 
+def _reason(e: Exception) -> str:
+    return str(e) if isinstance(e, ModelLoadError) else f"{type(e).__name__}: {e}"
+
+
 def _dequantised_dir(spec: ModelSpec) -> Path:
     return CACHE_DIR / "models" / f"{spec.name.replace('/', '--')}"
 
@@ -103,13 +112,10 @@ def load_causal_lm(name: str, device: str | None = None):
     with _lock:
         if key in _loaded:
             return _loaded[key]
-        spec = resolve(name)
         try:
-            model, tok = _load(spec, device)
-        except ModelLoadError:
-            raise
+            model, tok = _load(resolve(name), device)
         except Exception as e:  # transformers raises many kinds (OSError, ValueError, KeyError, ...)
-            raise ModelLoadError(f"could not load language model {name!r}: {type(e).__name__}: {e}") from e
+            raise ModelLoadError(f"could not load language model {name!r}: {_reason(e)}") from e
         _loaded[key] = (model, tok)
         return model, tok
 
@@ -169,13 +175,13 @@ def load_sentence_model(name: str, device: str | None = None):
     with _lock:
         if key in _loaded:
             return _loaded[key]
-        spec = resolve(name)
         try:
             from sentence_transformers import SentenceTransformer
 
+            spec = resolve(name)
             offline = spec.name in EMBEDDED or Path(spec.path).exists()
             model = SentenceTransformer(spec.path, device=device, local_files_only=offline)
         except Exception as e:
-            raise ModelLoadError(f"could not load embedding model {name!r}: {type(e).__name__}: {e}") from e
+            raise ModelLoadError(f"could not load embedding model {name!r}: {_reason(e)}") from e
         _loaded[key] = model
         return model

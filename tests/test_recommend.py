@@ -136,3 +136,22 @@ def test_result_json_shape(catalog, fake_models):
         assert sum(item["contributions"].values()) == pytest.approx(item["score"])
     assert d["timings"]["total"] >= d["timings"]["lm"]
     np.testing.assert_equal(len(d["conditional"]["values"]), 1)
+
+
+@pytest.mark.parametrize("field, value", [("alpha", float("nan")), ("beta", float("inf")), ("lam", -1.0),
+                                          ("gamma", float("nan"))])
+def test_non_finite_weights_are_refused_by_name(field, value):
+    with pytest.raises(ConfigError, match=field):
+        ScoringConfig(**{field: value})
+
+
+def test_a_model_name_that_is_no_folder_and_no_hub_id_fails_at_once():
+    import time
+
+    from recsys.models import resolve
+
+    start = time.perf_counter()
+    for name in ("no-such-model", "./missing/folder", "a/b/c"):
+        with pytest.raises(ModelLoadError, match="unknown model"):
+            resolve(name)
+    assert time.perf_counter() - start < 1.0

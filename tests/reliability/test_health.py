@@ -48,6 +48,8 @@ def test_weights_without_loading(tmp_path):
     assert health._weights("all-minilm-l6-v2", "st")[0]
     assert health._weights("smollm2-135m", "lm")[0]
     up, detail = health._weights(str(tmp_path / "nowhere"), "lm")
+    assert not up and "not a local folder" in detail
+    up, detail = health._weights("someorg/not-downloaded", "lm")
     assert not up and "would need the network" in detail
     broken = tmp_path / "broken"
     broken.mkdir()
