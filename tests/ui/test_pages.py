@@ -153,11 +153,9 @@ def test_engine_errors_are_messages_not_tracebacks(model_db):
 def test_review_labels_and_choice_persist_across_reload_and_raters(model_db):
     scenario = "example:movies:1"
     cfg = {"x": "Embeddings only", "y": "Popularity only"}  # no language model: quick
-    at = new_app("pages/review.py")
-    at.text_input(key="rev_rater").input("ann").run()
-    at.selectbox(key="rev_x").set_value(cfg["x"]).run()
-    at.selectbox(key="rev_y").set_value(cfg["y"]).run()
+    at = new_app("pages/review.py", **cfg)  # the configurations from a link, so nothing else gets ranked
     at.selectbox(key="rev_scenario").set_value(scenario).run()
+    at.text_input(key="rev_rater").input("ann").run()
     assert problems(at) == []
     labels = [w for w in at.get("segmented_control") if w.key.startswith("rev_label_A_")]
     assert len(labels) == 5
