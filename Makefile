@@ -30,7 +30,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
 screenshots: setup browser
-	$(BIN)/python scripts/screenshots.py
+	$(BIN)/python -m scripts.screenshots
 
 clean:
 	rm -rf $(VENV) data/recsys.db data/recsys.db-*
