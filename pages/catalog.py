@@ -10,7 +10,7 @@ import streamlit as st
 
 from recsys.errors import ConfigError
 from recsys.ui import loaders, state, widgets
-from recsys.ui.safe import md
+from recsys.ui.safe import md, server_path
 
 ss = st.session_state
 catalog = loaders.catalog()
@@ -66,7 +66,8 @@ with browse_tab:
                 st.caption(f"id {md(item.id)}" + (f" · source id {md(item.source_id)}" if item.source_id else ""))
 
 # -- import --------------------------------------------------------------------------------------------------------
-FORMATS = ("One of the team's shared datasets", "CSV or JSON Lines table", "MovieLens folder",
+UPLOAD_TYPES = ["csv", "tsv", "txt", "jsonl", "json", "dat", "item", "inter", "text"]
+FORMATS = ("A shared development dataset", "CSV or JSON Lines table", "MovieLens folder",
            "RecBole / UniSRec atomic files")
 
 
@@ -101,10 +102,10 @@ with import_tab:
         elif kind == FORMATS[1]:
             fmt = st.radio("Format", ["csv", "jsonl"], horizontal=True, key="cat_table_fmt")
             items_up = st.file_uploader("Item file (id, title, optional description/tags/creator/year)",
-                                        key="cat_items_upload")
+                                        type=UPLOAD_TYPES, key="cat_items_upload")
             items_path = st.text_input("…or its path on the server", key="cat_items_path")
             inter_up = st.file_uploader("Interaction file (optional: user, item, timestamp, rating)",
-                                        key="cat_inter_upload")
+                                        type=UPLOAD_TYPES, key="cat_inter_upload")
             inter_path = st.text_input("…or its path on the server", key="cat_inter_path")
             delimiter = st.text_input("CSV delimiter", ",", key="cat_delimiter", help="'tab' for tab-separated")
         elif kind == FORMATS[2]:
@@ -124,7 +125,7 @@ with import_tab:
                     target = Path(tmp) / Path(upload.name).name
                     target.write_bytes(upload.getvalue())
                     return str(target)
-                return path.strip() or None
+                return server_path(path)
 
             db = catalog.db
             with st.spinner("Importing: reading, checking and storing every line…"):
@@ -139,11 +140,11 @@ with import_tab:
                         delimiter="\t" if delimiter in ("tab", "\\t") else delimiter, domain=domain,
                         max_bad_lines=bad)
                 elif kind == FORMATS[2]:
-                    report = importers.import_movielens(db, name.strip(), folder.strip(), domain=domain,
+                    report = importers.import_movielens(db, name.strip(), server_path(folder) or "", domain=domain,
                                                         max_bad_lines=bad)
                 else:
-                    report = importers.import_recbole(db, name.strip(), items=rb_items.strip(),
-                                                      inter=[p.strip() for p in rb_inter.splitlines() if p.strip()],
+                    report = importers.import_recbole(db, name.strip(), items=server_path(rb_items) or "",
+                                                      inter=[server_path(p) for p in rb_inter.splitlines() if p.strip()],
                                                       domain=domain, max_bad_lines=bad)
             show_report(report)
             st.caption("The new dataset is in the Catalog list of every page now.")

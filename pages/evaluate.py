@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys.ui import loaders, scenarios, state, widgets
-from recsys.ui.safe import md
+from recsys.ui.safe import csv_text, md
 
 ss = st.session_state
 st.title("Evaluate")
@@ -85,7 +85,7 @@ def show(result, prefix: str) -> None:
                 fig.update_layout(width=None, height=460)
                 widgets.chart(fig, key=f"{prefix}_{name}", name=f"{spec.dataset}-{name}")
     a, b, c = st.columns(3)
-    a.download_button("Metrics (CSV)", frame.to_csv(index=False), file_name=f"evaluation-{result.id or 'new'}.csv",
+    a.download_button("Metrics (CSV)", csv_text(frame), file_name=f"evaluation-{result.id or 'new'}.csv",
                       mime="text/csv", on_click="ignore", width="stretch", key=f"{prefix}_csv")
     b.download_button("Result (JSON, as --json)", json.dumps(result.to_dict(), indent=2, allow_nan=True),
                       file_name=f"evaluation-{result.id or 'new'}.json", mime="application/json",

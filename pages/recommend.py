@@ -14,7 +14,7 @@ from recsys import charts
 from recsys.catalog import example_histories
 from recsys.types import PRIOR, SIMILARITY, Query
 from recsys.ui import loaders, state, widgets
-from recsys.ui.safe import md
+from recsys.ui.safe import csv_text, md
 from recsys.ui.share import parse_params, to_params
 
 ss = st.session_state
@@ -305,7 +305,7 @@ with right:
         a.download_button("JSON (as `recommend --json`)", json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
                           file_name="recommendations.json", mime="application/json", on_click="ignore",
                           width="stretch", key="rec_json")
-        b.download_button("CSV (a row per item)", frame.to_csv(index=False), on_click="ignore",
+        b.download_button("CSV (a row per item)", csv_text(frame), on_click="ignore",
                           file_name="recommendations.csv", mime="text/csv", width="stretch", key="rec_csv")
         st.markdown("**A chart**")
         figures = {"Heatmap": ("heatmap", charts.heatmap), "History weights": ("history-weights", charts.weights_bar)}

@@ -11,7 +11,7 @@ import streamlit as st
 from recsys.store import agreement, config_key, precision_at_k, win_rates
 from recsys.types import Query
 from recsys.ui import loaders, scenarios, state, widgets
-from recsys.ui.safe import md
+from recsys.ui.safe import csv_text, md
 
 ss = st.session_state
 catalog, store = loaders.catalog(), loaders.store()
@@ -259,13 +259,13 @@ with results_tab:
     st.subheader("Export")
     a, b, c = st.columns(3)
     columns = ["rater", "scenario", "item_id", "label", "note", "created", "updated"]
-    a.download_button("Labels (CSV)", pd.DataFrame(all_labels, columns=columns).to_csv(index=False),
+    a.download_button("Labels (CSV)", csv_text(pd.DataFrame(all_labels, columns=columns)),
                       file_name="review-labels.csv", mime="text/csv", on_click="ignore", width="stretch")
-    b.download_button("A/B judgements (CSV)", pd.DataFrame(all_judgements).to_csv(index=False),
+    b.download_button("A/B judgements (CSV)", csv_text(pd.DataFrame(all_judgements)),
                       file_name="review-judgements.csv", mime="text/csv", on_click="ignore", width="stretch")
     summary = [{"kind": "win rate", "what": f"{w.x_name} vs {w.y_name}", "value": w.rate, "low": w.low,
                 "high": w.high, "n": w.n} for w in rates]
     summary += [{"kind": f"precision@{k}", "what": p["config"], "value": p["precision"], "n": p["lists"]}
                 for p in precision_at_k(lists, all_labels, k)]
-    c.download_button("Summary (CSV)", pd.DataFrame(summary).to_csv(index=False), file_name="review-summary.csv",
+    c.download_button("Summary (CSV)", csv_text(pd.DataFrame(summary)), file_name="review-summary.csv",
                       mime="text/csv", on_click="ignore", width="stretch")
