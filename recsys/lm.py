@@ -23,8 +23,8 @@ from .models import load_causal_lm, pick_device
 log = logging.getLogger(__name__)
 
 MAX_CONTINUATION_TOKENS = 64
-HEAD_ROWS = 256  # trie nodes per slice of the vocabulary projection
-LSE_ROWS = 16  # rows per log-sum-exp over the vocabulary
+HEAD_ROWS_CPU = 256  # trie nodes per slice of the vocabulary projection on CPU
+LSE_ROWS_CPU = 16  # rows per log-sum-exp over the vocabulary on CPU: the slice stays in cache (~2.5x faster)
 
 
 class ScoringBackend(Protocol):
@@ -54,6 +54,7 @@ class TransformersBackend:
         self.cache_key = cache_key(model_name, self.device)
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         self.batch_tokens = batch_tokens or self._default_batch_tokens()
+        self.head_rows, self.lse_rows = self._head_slices()
         self.softcap = getattr(self.model.config, "final_logit_softcapping", None)
         self._lock = threading.Lock()  # one forward at a time per model: the caller's threads share it
 
@@ -64,6 +65,15 @@ class TransformersBackend:
             per_token = self.model.config.vocab_size * 4 * 3
             return int(max(256, min(4096, free // 4 // per_token)))
         return 512
+
+    def _head_slices(self) -> tuple[int, int]:
+        """Rows per vocabulary-projection slice and per log-sum-exp: small on CPU (cache), and on CUDA as many as
+        an eighth of free memory holds in float32 logits (twice), so large vocabularies (Gemma: 262k) fit."""
+        if self.device.startswith("cuda"):
+            free, _ = self.torch.cuda.mem_get_info()
+            rows = int(max(64, min(self.batch_tokens, free // 8 // (self.model.config.vocab_size * 8))))
+            return rows, rows
+        return HEAD_ROWS_CPU, LSE_ROWS_CPU
 
     # -- tokens ---------------------------------------------------------------------------------------------
     def _prefix_ids(self, prefix: str) -> list[int]:
@@ -99,7 +109,7 @@ class TransformersBackend:
             out = self.model(input_ids=torch.tensor([p_ids], device=self.device), use_cache=True, logits_to_keep=1)
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # (V,) log p(first token | prompt)
             cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
-            start, budget = 0, self.batch_tokens
+            start, budget = 0, self._even_budget([c_ids[i] for i in order], self.batch_tokens)
             while start < n:
                 trie = _Trie()  # pack candidates until the trie holds `budget` tokens
                 rows = [order[start]]
@@ -112,13 +122,26 @@ class TransformersBackend:
                 except torch.OutOfMemoryError:
                     if budget <= 64:
                         raise
-                    budget //= 2
+                    budget = self._even_budget([c_ids[i] for i in order[start:]], budget // 2)
                     log.warning("out of memory: retrying with %d tokens per forward pass", budget)
                     if self.device.startswith("cuda"):
                         torch.cuda.empty_cache()
                     continue
                 start += len(rows)
         return sums, np.array([len(c) for c in c_ids], dtype=np.int64)
+
+    @staticmethod
+    def _even_budget(sorted_ids: list[list[int]], budget: int) -> int:
+        """Nodes per chunk so that the chunks come out about equal: 530 nodes at a budget of 512 make two
+        chunks of ~265, not 512 and a nearly empty one that costs a whole pass of per-layer overhead."""
+        trie = _Trie()
+        for ids in sorted_ids:
+            trie.add(ids)
+        chunks = -(-trie.size // budget)
+        if chunks <= 1:
+            return budget
+        longest = max(len(ids) - 1 for ids in sorted_ids)  # slack so that greedy packing needs no extra chunk
+        return min(budget, -(-trie.size // chunks) + longest)
 
     def _score_trie(self, cache, p_len: int, first, trie: "_Trie", rows: list[list[int]]) -> np.ndarray:
         """Score candidates packed as a token trie after the shared prompt cache: no padding, no repeated work.
@@ -161,13 +184,13 @@ class TransformersBackend:
         head = self.model.get_output_embeddings()
         lse = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
         picked = torch.empty(len(nodes), dtype=torch.float32, device=hidden.device)
-        step = HEAD_ROWS
+        step, lse_rows = self.head_rows, self.lse_rows
         for s in range(0, hidden.shape[0], step):
             logits = head(hidden[s:s + step]).float()
             if self.softcap:
                 logits = torch.tanh(logits / self.softcap) * self.softcap
-            for r in range(0, logits.shape[0], LSE_ROWS):  # small slices stay in cache: ~2.5x faster on CPU
-                lse[s + r:s + r + LSE_ROWS] = torch.logsumexp(logits[r:r + LSE_ROWS], dim=-1)
+            for r in range(0, logits.shape[0], lse_rows):
+                lse[s + r:s + r + lse_rows] = torch.logsumexp(logits[r:r + lse_rows], dim=-1)
             sel = ((nodes >= s) & (nodes < s + step)).nonzero().squeeze(1)
             picked[sel] = logits[nodes[sel] - s, targets[sel]]
         return picked - lse[nodes]

@@ -120,6 +120,12 @@ class VLLMBackend:
             sums[chunk] = values
         return sums, np.array([len(c) for c in c_ids], dtype=np.int64)
 
+    def score_plain(self, prefix: str, continuations: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One request per pair, one at a time: the unbatched reference the benchmark compares against."""
+        out = [self.score(prefix, [c]) for c in continuations]
+        return (np.array([v[0] for v, _ in out], dtype=np.float64).reshape(-1),
+                np.array([n[0] for _, n in out], dtype=np.int64).reshape(-1))
+
     def request_body(self, p_ids: list[int], conts: list[list[int]]) -> dict:
         """One completions request scoring every continuation after the prefix (no sampling that matters)."""
         return {

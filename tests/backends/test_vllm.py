@@ -127,3 +127,13 @@ def test_backend_specs():
         make_backend("tgi:http://x", "smollm2-135m")
     with pytest.raises(ConfigError, match="--device"):
         make_backend("transformers:cuda", "smollm2-135m")
+
+
+def test_the_plain_reference_sends_one_pair_per_request_and_agrees(server):
+    backend = VLLMBackend(server.url, "smollm2-135m")
+    conts = [T.continuation("Heat"), T.continuation("Alien")]
+    plain, n_plain = backend.score_plain(T.prompt("Up"), conts)
+    batched, n_batched = backend.score(T.prompt("Up"), conts)
+    np.testing.assert_array_equal(plain, batched)
+    assert n_plain.tolist() == n_batched.tolist()
+    assert [len(b["prompt"]) for p, b in server.requests if p == "/v1/completions"] == [1, 1, 2]
