@@ -91,6 +91,31 @@ TEMPLATES: dict[str, Template] = {
     )
 }
 
+
+
+def _list_template(name: str, plural: str) -> Template:
+    """The whole recent history as one comma-separated list ("Movies like A, B, C, " + candidate), the format that
+    did best for GPT-2 in Sileo et al. 2022; `{x}` is the joined list (recsys/history_prompt.py)."""
+    return Template(name=name, context=f"{plural} like {{x}}, ", neutral=f"{plural} like ", closing=",")
+
+
+def _sequence_template(name: str, noun: str, plural: str, verb: str) -> Template:
+    """The history as an ordered story with the next item in quotes (domain wording, no list idiom)."""
+    return Template(name=name, context=f'Someone {verb} these {plural}, in this order: {{x}}. The next {noun} '
+                                       f'they {verb} was "',
+                    neutral=f'The next {noun} someone {verb} was "')
+
+
+# Experimental templates (issue 8): list formats over the whole recent history.
+for _t in (_list_template("movie-list", "Movies"), _list_template("music-list", "Artists"),
+           _list_template("product-list", "Products"), _list_template("news-list", "News articles"),
+           _list_template("video-list", "Videos"), _list_template("paper-list", "Papers"),
+           _list_template("generic-list", "Items"),
+           _sequence_template("movie-list-seq", "movie", "movies", "watched"),
+           _sequence_template("music-list-seq", "artist", "artists", "listened to"),
+           _sequence_template("product-list-seq", "product", "products", "bought")):
+    TEMPLATES[_t.name] = _t
+
 # Dataset domains as the importers and demo catalogs name them -> template name.
 DOMAIN_TEMPLATE = {
     "movies": "movie", "movie": "movie", "music": "music", "songs": "music", "news": "news",

@@ -240,9 +240,19 @@ def resolve(names: str | Sequence[str], config: ScoringConfig) -> list[Method]:
             m = LM_VARIANTS[alias[n]]
             label = "the full system, ScoringConfig weights" if n == "fused" else "the run's calibration and fusion"
             out[n] = Method(n, f"{m.description} [= {alias[n]}: {label}]", m.score, m.uses_lm, m.reranks)
+        elif (extra := _resolve_extra(n)) is not None:
+            out[n] = extra
         else:
-            known = ", ".join([*GROUPS, *BASELINES, *alias, "lm-{raw|pmi}-{product|mixture}[+pop][+embed]"])
+            known = ", ".join([*GROUPS, *BASELINES, *alias, "lm-{raw|pmi}-{product|mixture}[+pop][+embed]",
+                               "mix:TERM[W]+...[@z|@rank] (recsys/evaluate/experiments.py)"])
             raise ConfigError(f"unknown method {n!r}; known: {known}")
     if not out:
         raise ConfigError("no methods given")
     return list(out.values())
+
+
+def _resolve_extra(name: str) -> Method | None:
+    """Experimental methods named by their terms (`mix:...`, recsys/evaluate/experiments.py)."""
+    from .experiments import resolve_extra
+
+    return resolve_extra(name)
