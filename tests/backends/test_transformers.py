@@ -50,3 +50,24 @@ def test_order_of_candidates_does_not_change_their_scores(real_models):
     forward, _ = backend.score(T.prompt("Up"), conts)
     backward, _ = backend.score(T.prompt("Up"), conts[::-1])
     np.testing.assert_allclose(forward, backward[::-1], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_out_of_memory_halves_the_chunk_instead_of_crashing(real_models, caplog):
+    import torch
+
+    backend = TransformersBackend("smollm2-135m", "cpu", batch_tokens=256)
+    real, sizes = backend._score_trie, []
+
+    def tight(cache, p_len, first, trie, rows):  # a device that fits at most 100 packed tokens
+        if trie.size > 100:
+            raise torch.OutOfMemoryError("simulated")
+        sizes.append(trie.size)
+        return real(cache, p_len, first, trie, rows)
+
+    backend._score_trie = tight
+    conts = [T.continuation(f"Movie number {i} (19{i:02d})") for i in range(30)]
+    got, _ = backend.score(T.neutral, conts)
+    plain, _ = real_models.lm("smollm2-135m").score_plain(T.neutral, conts)
+    np.testing.assert_allclose(got, plain, atol=2e-3, rtol=1e-4)
+    assert sizes and max(sizes) <= 100 and "out of memory" in caplog.text
