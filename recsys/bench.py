@@ -360,12 +360,18 @@ def measure_latency(inputs: Inputs, models: Models, config: ScoringConfig, devic
 def warm_in_new_process(db_path: Path, query: Query, device: str, backend: str) -> dict:
     """The first request of a fresh process whose caches are all in SQLite: no model should load."""
     payload = json.dumps({"db": str(db_path), "history": list(query.history), "config": query.config.to_dict(),
-                          "device": device, "backend": backend})
+                          "device": device, "backend": backend, "threads": _threads()})
     proc = subprocess.run([sys.executable, "-c", "import sys; from recsys.bench import _child; _child(sys.argv[1])",
                            payload], capture_output=True, text=True, timeout=900, cwd=ROOT)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _child(payload: str) -> None:
@@ -374,6 +380,7 @@ def _child(payload: str) -> None:
     import torch  # noqa: F401  (the device check imports it; timed apart from the request)
 
     torch_import_s = time.perf_counter() - start
+    torch.set_num_threads(args["threads"])
     models = Models(device=args["device"], backend=args["backend"])
     catalog = Catalog(connect(args["db"]))
     query = Query(history=tuple(args["history"]), config=ScoringConfig.from_dict(args["config"]), top=10)
@@ -408,6 +415,10 @@ def run_bench(args) -> dict:
     from .models import pick_device
 
     device = pick_device(args.device)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     data_dir = Path(args.data_dir) if args.data_dir else shared_data_dir()
     db_path = Path(args.db)
     report: dict = {"command": "python -m recsys " + " ".join(getattr(args, "argv", ["bench"])),
@@ -535,6 +546,7 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=5, help="warm requests to take the median of (default 5)")
     p.add_argument("--demo", action="store_true", help="use the embedded 102-item demo movies (no shared data)")
     p.add_argument("--skip-indexing", action="store_true", help="leave out the 19,220-title indexing run")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, one per core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
