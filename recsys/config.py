@@ -35,7 +35,9 @@ class ScoringConfig:
     calibration: Calibration = "pmi"
     fusion: Fusion = "product"
     gamma: float = 0.8  # recency decay of history weights, w_i ∝ gamma^(N-i)
-    alpha: float = 1.0  # weight of the language-model term (0 switches the LM off)
+    # weight of the language-model term (0 switches the LM off). 0.25: best of 0.25/0.5/1 on the ml-100k and lastfm
+    # validation targets (docs/lm-experiments.md); at 1 the z-scored SmolLM2 term cost up to 8 NDCG@10 points
+    alpha: float = 0.25
     beta: float = 1.0  # weight of the popularity prior
     lam: float = 1.0  # weight of the embedding-similarity term
     standardize: bool = True  # z-score each term over the candidate set before weighting
