@@ -22,7 +22,8 @@ LIST_BUDGET = 4096  # the list's own token budget: items are cut to max_item_tok
 
 
 def join_history(texts: Sequence[str]) -> str:
-    return SEPARATOR.join(t.replace(SEPARATOR, " ").strip() for t in texts)
+    """Items joined by ", "; commas inside an item become spaces, so each title stays one list entry."""
+    return SEPARATOR.join(" ".join(t.replace(",", " ").split()) for t in texts)
 
 
 def _truncated(scorer: PairScorer, texts: Sequence[str], max_tokens: int) -> list[str]:

@@ -46,24 +46,33 @@ def text_hash(text: str) -> str:
 class Template:
     """prompt(x) = context.format(x=...); the candidate's text and `closing` follow it.
 
-    `neutral` is the same prompt around a neutral context, for ℓ(y|∅) (PMI calibration).
+    `neutral` is the same prompt around a neutral context, for ℓ(y|∅) (PMI calibration). A list template
+    (`separator` set, e.g. ",") reads x as an already joined list (`history_prompt.join_history`) and removes the
+    separator from each candidate's text, so no title can add or end a list entry.
     """
 
     name: str
     context: str
     neutral: str
     closing: str = '"'
+    separator: str = ""
 
     def prompt(self, x: str) -> str:
         return self.context.format(x=quote_safe(x))
 
+    def safe(self, y: str) -> str:
+        """An item's text as it may stand in this template's slot."""
+        text = quote_safe(y)
+        return _WS.sub(" ", text.replace(self.separator, " ")).strip() if self.separator else text
+
     def continuation(self, y: str) -> str:
-        return quote_safe(y) + self.closing
+        return self.safe(y) + self.closing
 
     @property
     def key(self) -> str:
         """Cache key: the name plus a hash of the wording, so an edited template never reuses old scores."""
-        return f"{self.name}-{text_hash(self.context + '|' + self.neutral + '|' + self.closing)[:8]}"
+        wording = self.context + "|" + self.neutral + "|" + self.closing + (f"|{self.separator}" if self.separator else "")
+        return f"{self.name}-{text_hash(wording)[:8]}"
 
 
 def _domain_template(name: str, noun: str, verb: str) -> Template:
@@ -96,7 +105,7 @@ TEMPLATES: dict[str, Template] = {
 def _list_template(name: str, plural: str) -> Template:
     """The whole recent history as one comma-separated list ("Movies like A, B, C, " + candidate), the format that
     did best for GPT-2 in Sileo et al. 2022; `{x}` is the joined list (recsys/history_prompt.py)."""
-    return Template(name=name, context=f"{plural} like {{x}}, ", neutral=f"{plural} like ", closing=",")
+    return Template(name=name, context=f"{plural} like {{x}}, ", neutral=f"{plural} like ", closing=",", separator=",")
 
 
 def _sequence_template(name: str, noun: str, plural: str, verb: str) -> Template:

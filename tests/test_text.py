@@ -48,3 +48,12 @@ def test_template_key_changes_with_wording():
     assert edited.key != t.key
     register_template(Template("custom", 'I liked "{x}", next "', 'Next "'))
     assert template_for(None, "custom").prompt("A") == 'I liked "A", next "'
+
+
+def test_list_templates_keep_each_title_one_entry():
+    from recsys.history_prompt import join_history
+
+    t = template_for(None, "movie-list")
+    assert t.continuation("Crouching Tiger, Hidden Dragon") == "Crouching Tiger Hidden Dragon,"
+    assert join_history(["Crouching Tiger, Hidden Dragon", "Up"]).split(", ") == ["Crouching Tiger Hidden Dragon", "Up"]
+    assert t.key != Template(t.name, t.context, t.neutral, t.closing).key  # the escaping is part of the cache key
