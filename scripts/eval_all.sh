@@ -29,10 +29,11 @@ users() {  # dataset, how many
   esac
 }
 
-# LLMRank-20 on the test targets, every method (random, pop, bm25, embed, embed+pop, all 16 LM variants, fused),
-# ScoringConfig defaults: nothing tuned.
+# LLMRank-20 on the test targets, every method (random, pop, bm25, embed, embed+pop, all 16 LM variants, fused)
+# with the ScoringConfig defaults (α = 0.25, chosen on the ml-100k and lastfm validation targets, see
+# docs/lm-experiments.md), plus `fused/alpha=1`, the default before that choice.
 llmrank() {
-  $EVAL --dataset "$1" --protocol llmrank20 --methods all $(users "$1" 500) \
+  $EVAL --dataset "$1" --protocol llmrank20 --methods all,fused/alpha=1 $(users "$1" 500) \
     --json "$OUT/$1-llmrank20.json" --report "$OUT/$1-llmrank20.md"
 }
 step_ml-100k() { llmrank ml-100k; }
@@ -40,13 +41,13 @@ step_ml-latest-small() { llmrank ml-latest-small; }
 step_lastfm() { llmrank lastfm; }
 step_amazon-scientific() { llmrank amazon-scientific; }
 step_amazon-48() {
-  $EVAL --dataset amazon-scientific --protocol llmrank20 --methods all --limit-users 100 \
+  $EVAL --dataset amazon-scientific --protocol llmrank20 --methods all,fused/alpha=1 --limit-users 100 \
     --json "$OUT/amazon-scientific-llmrank20-100u-48tok.json" --report "$OUT/amazon-scientific-llmrank20-100u-48tok.md"
 }
 
 # Tuning on the validation targets (the item before the test target; lastfm/amazon: the valid rows), 150 users:
 # every method with the defaults, then a grid over the fusion (LM pairs cached, so the grid costs no LM work).
-GRID="alpha=0,0.25,0.5,1,2 beta=0.5,1,2 lam=0.5,1,2 calibration=raw,pmi fusion=product,mixture max_history=3,5"
+GRID="alpha=0,0.1,0.25,0.5,1 beta=0.5,1,2,4 lam=0.25,0.5,1,2 calibration=raw,pmi fusion=product,mixture max_history=3,5"
 valid() {
   mkdir -p "$OUT/valid"
   $EVAL --dataset "$1" --split valid --methods all $(users "$1" 150) \
@@ -59,6 +60,14 @@ step_valid-ml-latest-small() { valid ml-latest-small; }
 step_valid-lastfm() { valid lastfm; }
 step_valid-amazon-scientific() { valid amazon-scientific; }
 
+# The test targets again (every LM pair cached), with the settings the grid chose on the validation targets:
+# the best point (`fused/...`) against the best point without the LM term (`embed+pop/...`), same users.
+tuned() {
+  $EVAL --dataset "$1" --protocol llmrank20 --methods pop,embed+pop,fused $(users "$1" 500) \
+    --tuned-from "$OUT/valid/$1-grid.json" --json "$OUT/$1-llmrank20-tuned.json" --report "$OUT/$1-llmrank20-tuned.md"
+}
+step_tuned() { for d in $DATASETS; do tuned "$d"; done; }
+
 # Full ranking: retrieval (50 nearest by embedding + 5 popular) re-ranked; single-signal baselines rank everything.
 step_full() {
   $EVAL --dataset ml-100k --protocol full --limit-users 200 --methods all \
@@ -66,7 +75,7 @@ step_full() {
 }
 
 STEPS="import ml-100k ml-latest-small lastfm amazon-scientific valid-ml-100k valid-ml-latest-small valid-lastfm
-       valid-amazon-scientific full"
+       valid-amazon-scientific tuned full amazon-48"
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && read -r -a steps <<< "$(echo $STEPS)"
 for s in "${steps[@]}"; do "step_$s"; done

@@ -41,6 +41,8 @@ def register(sub) -> None:
     p.add_argument("--curves", metavar="DIR", help="save ROC/PR curves (HTML and PNG) in DIR")
     p.add_argument("--grid", metavar="SPEC", help="tune on the validation split: 'alpha=0,0.5,1 beta=0.5,1 ...' "
                                                "(ScoringConfig fields); prints every point, best first")
+    p.add_argument("--tuned-from", metavar="GRID.json", help="add the best methods of a saved grid (the best "
+                                                             "point, and the best without the LM) and say so")
     p.add_argument("--no-store", action="store_true", help="do not keep the result in the database")
     p.add_argument("--list", action="store_true", help="list the evaluations stored in the database and exit")
     p.add_argument("--summary", nargs="+", metavar="JSON", help="print one table (NDCG@10 [95%% CI] per method) "
@@ -83,11 +85,17 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    spec = EvalSpec(dataset=args.dataset, protocol=args.protocol, methods=tuple(args.methods.split(",")),
+    methods, tuned = args.methods.split(","), args.tuned
+    if args.tuned_from:
+        from .tune import tuned_methods
+
+        extra, said = tuned_methods(json.loads(Path(args.tuned_from).read_text()))
+        methods, tuned = [*methods, *extra], "; ".join(t for t in (tuned, said) if t)
+    spec = EvalSpec(dataset=args.dataset, protocol=args.protocol, methods=tuple(methods),
                     seed=args.seed, split=args.split, limit_users=args.limit_users,
                     sample_users=args.sample_users, candidates=args.candidates,
                     candidate_set=args.candidate_set, item2index=args.item2index, n_negatives=args.n_negatives,
-                    config=config, n_boot=args.bootstrap, tuned=args.tuned)
+                    config=config, n_boot=args.bootstrap, tuned=tuned)
     from ..recommend import Models
 
     models = Models(device=args.device, backend=args.backend)
@@ -118,12 +126,22 @@ def _tune(catalog, spec, args, models) -> int:
     points = tune(catalog, spec, parse_grid(args.grid), models, show_progress=not args.quiet)
     methods = list(points[0].metrics) if points else []
     names = list(points[0].changes) if points else []
-    print(f"# Grid on {spec.dataset} ({spec.split} split, {spec.protocol}), NDCG@10 in percent, best first\n")
-    print("| " + " | ".join([*names, *methods]) + " |")
-    print("|" + "---|" * (len(names) + len(methods)))
-    for p in points:
-        print("| " + " | ".join([*(str(p.changes[n]) for n in names),
-                                 *(f"{p.metrics[m]['ndcg@10']:.2f}" for m in methods)]) + " |")
+    print(f"# Grid on {spec.dataset} ({spec.split} split, {spec.protocol}, {spec.limit_users or spec.sample_users or 'all'}"
+          f" users), NDCG@10 in percent\n")
+    print(f"Grid: `{args.grid}` ({len(points)} distinct points). The best 15, then the best point per "
+          f"{names[0]} value.\n")
+
+    def table(rows) -> None:
+        print("| " + " | ".join([*names, *methods]) + " |")
+        print("|" + "---|" * (len(names) + len(methods)))
+        for p in rows:
+            print("| " + " | ".join([*(str(p.changes[n]) for n in names),
+                                     *(f"{p.metrics[m]['ndcg@10']:.2f}" for m in methods)]) + " |")
+
+    table(points[:15])
+    print()
+    table([next(p for p in points if p.changes[names[0]] == v) for v in dict.fromkeys(p.changes[names[0]]
+                                                                                        for p in points)])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"dataset": spec.dataset, "split": spec.split, "grid": args.grid,

@@ -8,7 +8,8 @@ of the product's `Embedder`: `fused` with the default `ScoringConfig` is what `r
 
 Naming: `lm-{raw|pmi}-{product|mixture}[+pop][+embed]`; `lm`, `lm+pop`, `lm+embed` and `fused` are the same
 with the run's calibration and fusion (the `ScoringConfig` defaults unless overridden). Groups: `baselines`,
-`lm-all` (all 16 LM variants), `all`, `default`.
+`lm-all` (all 16 LM variants), `all`, `default`. Any method may carry its own fusion settings after slashes,
+`fused/alpha=0.25/beta=2`, so differently tuned methods are compared on the same users in one run.
 
 Under `full`, single-signal methods (random, pop, bm25, embed) rank the whole catalog; methods that fuse
 (`reranks`) score a retrieved pool — the engine's retrieval: the `n_candidates` items most similar to the
@@ -16,8 +17,9 @@ history plus `n_popular` popular ones — and everything outside it scores -inf.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 
 import numpy as np
@@ -46,7 +48,7 @@ class Env:
         self.popularity = np.array([i.popularity for i in self.items])
         self.popular_order = sorted(range(len(self.items)), key=lambda k: (-self.popularity[k], self.items[k].id))
         self.template = template_for(self.items[0].domain if self.items else self.domain, config.template)
-        self.lm_pairs = 0  # pairs the LM scored in this run (not found in the cache)
+        self._shared: dict = {"lm_pairs": 0}  # shared with the copies `Context.with_config` makes
 
     @cached_property
     def vectors(self) -> np.ndarray:
@@ -67,9 +69,20 @@ class Env:
         index.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
         return index
 
-    @cached_property
+    @property
     def scorer(self):
-        return self.models.pair_scorer(self.catalog, self.config)
+        if "scorer" not in self._shared:
+            self._shared["scorer"] = self.models.pair_scorer(self.catalog, self.config)
+        return self._shared["scorer"]
+
+    @property
+    def lm_pairs(self) -> int:
+        """Pairs the LM scored in this run (not found in the cache)."""
+        return self._shared["lm_pairs"]
+
+    @lm_pairs.setter
+    def lm_pairs(self, value: int) -> None:
+        self._shared["lm_pairs"] = value
 
     def idx(self, ids: Sequence[str]) -> np.ndarray:
         return np.array([self.index[i] for i in ids], dtype=np.int64)
@@ -131,6 +144,27 @@ class Context:
         if env.ell_memo is not None:
             env.ell_memo[key] = (ell, neutral)
         return ell, neutral
+
+    def with_config(self, changes: dict) -> "Context":
+        """The same user under other fusion settings, sharing every ingredient those settings leave unchanged
+        (above all the ℓ rows: fewer history items are the last rows of the run's matrix)."""
+        env = copy.copy(self.env)
+        env.config = self.env.config.with_(**changes)
+        ctx = Context.__new__(Context)
+        ctx.env, ctx.user_id, ctx.history, ctx.candidates = env, self.user_id, self.history, self.candidates
+        ctx.lm_history = self.history[-env.config.max_history:]
+        for name in ("prior", "bm25"):
+            if name in self.__dict__:
+                ctx.__dict__[name] = self.__dict__[name]
+        if env.config.gamma == self.env.config.gamma:
+            for name in ("history_vector", "similarity"):
+                if name in self.__dict__:
+                    ctx.__dict__[name] = self.__dict__[name]
+        n = len(ctx.lm_history)
+        if n <= len(self.lm_history):
+            ell, neutral = self.ell
+            ctx.__dict__["ell"] = (ell[len(ell) - n:], neutral)
+        return ctx
 
     def s(self, calibration: str) -> np.ndarray:
         """s_ij: calibrated ℓ, normalised over the candidates per history item."""
@@ -213,6 +247,34 @@ GROUPS = {
 }
 
 
+# Settings a method name may override after a slash (`fused/alpha=0.25/beta=2`): fusion settings only, never
+# what the LM reads (model, template, item text), so an override costs no LM work unless it adds history items.
+OVERRIDABLE = ("alpha", "beta", "lam", "gamma", "calibration", "fusion", "max_history", "standardize")
+
+
+def parse_overrides(parts: Sequence[str], config: ScoringConfig) -> dict:
+    """['alpha=0.25', 'beta=2'] -> {'alpha': 0.25, 'beta': 2.0}, typed like the config; checked by ScoringConfig."""
+    kinds = {f.name: type(getattr(config, f.name)) for f in fields(config)}
+    out: dict = {}
+    for part in parts:
+        key, _, value = part.partition("=")
+        if key not in OVERRIDABLE or not value:
+            raise ConfigError(f"a method may override {', '.join(OVERRIDABLE)} (as name/key=value), not {part!r}")
+        try:
+            kind = kinds[key]
+            out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            raise ConfigError(f"bad value in {part!r}") from None
+    config.with_(**out)  # raises ConfigError on an invalid value
+    return out
+
+
+def _overridden(method: Method, changes: dict, name: str) -> Method:
+    what = ", ".join(f"{k}={v}" for k, v in changes.items())
+    return Method(name, f"{method.description} [with {what}]", lambda c: method.score(c.with_config(changes)),
+                  method.uses_lm, method.reranks)
+
+
 def aliases(config: ScoringConfig) -> dict[str, str]:
     """Short names -> the variant they mean under this run's calibration and fusion."""
     base = f"lm-{config.calibration}-{config.fusion}"
@@ -232,7 +294,15 @@ def resolve(names: str | Sequence[str], config: ScoringConfig) -> list[Method]:
     for n in expanded:
         if n in out:
             continue
-        if n in BASELINES:
+        if "/" in n:
+            base, *parts = n.split("/")
+            changes = parse_overrides(parts, config)
+            if base in LM_VARIANTS and {"calibration", "fusion"} & changes.keys():
+                raise ConfigError(f"{base!r} names its calibration and fusion; override them on "
+                                  "lm, lm+pop, lm+embed or fused instead")
+            # aliases (fused, lm+pop, ...) follow the overridden calibration and fusion
+            out[n] = _overridden(resolve([base], config.with_(**changes))[0], changes, n)
+        elif n in BASELINES:
             out[n] = BASELINES[n]
         elif n in LM_VARIANTS:
             out[n] = LM_VARIANTS[n]

@@ -153,13 +153,15 @@ class EvalResult:
 
 
 def _comparisons(methods: dict[str, MethodResult], n_boot: int, seed: int) -> dict[str, dict]:
-    """Paired bootstrap differences (points) of NDCG@10, HR@10 and MRR: each LM method against `embed+pop`
-    and `pop`, `embed+pop` against `pop`, and `fused` against `embed`."""
+    """Paired bootstrap differences (points) of NDCG@10, HR@10 and MRR on the same users: each LM method against
+    `pop` and against every embeddings + prior method in the run (`embed+pop`, `embed+pop/...` tuned ones),
+    `embed+pop` against `pop`, and `fused` against `embed`."""
+    no_lm = [n for n in methods if n == "embed+pop" or n.startswith("embed+pop/")]
     pairs = []
     for name in methods:
-        if name.startswith("lm") or name == "fused":
-            pairs += [(name, "embed+pop"), (name, "pop")]
-    pairs += [("embed+pop", "pop"), ("fused", "embed"), ("embed", "pop")]
+        if name.startswith(("lm", "fused")):
+            pairs += [(name, b) for b in no_lm] + [(name, "pop")]
+    pairs += [(b, "pop") for b in no_lm] + [("fused", "embed"), ("embed", "pop")]
     out = {}
     for a, b in pairs:
         if a in methods and b in methods and a != b:

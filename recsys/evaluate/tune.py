@@ -58,6 +58,17 @@ def tune(catalog: Catalog, spec: EvalSpec, grid: dict[str, list], models=None, m
     # the costliest point first (most history items): every later point finds its LM pairs in the cache
     combos = sorted(itertools.product(*(grid[n] for n in names)),
                     key=lambda c: -dict(zip(names, c)).get("max_history", 0))
+    # without the LM term (alpha 0) calibration, fusion and history items change nothing: one point is enough
+    seen, unique = set(), []
+    for combo in combos:
+        changes = dict(zip(names, combo))
+        if changes.get("alpha", spec.config.alpha) == 0:
+            changes.update({n: grid[n][0] for n in ("calibration", "fusion", "max_history") if n in grid})
+        key = tuple(changes.items())
+        if key not in seen:
+            seen.add(key)
+            unique.append(tuple(changes.values()))
+    combos = unique
     for k, combo in enumerate(combos):
         changes = dict(zip(names, combo))
         config = spec.config.with_(**changes)
@@ -67,3 +78,27 @@ def tune(catalog: Catalog, spec: EvalSpec, grid: dict[str, list], models=None, m
                                           for n, r in result.methods.items()}))
     first = next(iter(points[0].metrics)) if points else None
     return sorted(points, key=lambda p: -p.metrics[first][metric])
+
+
+def tuned_methods(grid_doc: dict) -> tuple[list[str], str]:
+    """From a saved grid (`--grid ... --json`): the best point of its first method and the best point without the
+    LM term, as method names with their settings (`fused/alpha=.../...`, `embed+pop/beta=.../lam=...`), and a
+    sentence saying where they were chosen."""
+    points = grid_doc["points"]
+    if not points:
+        raise ConfigError("the grid file holds no points")
+    first = next(iter(points[0]["metrics"]))
+
+    def name(base: str, changes: dict, keep=None) -> str:
+        return base + "".join(f"/{k}={v}" for k, v in changes.items() if keep is None or k in keep)
+
+    best = max(points, key=lambda p: p["metrics"][first]["ndcg@10"])
+    out = [name(first, best["changes"])]
+    without = [p for p in points if p["changes"].get("alpha", 1) == 0]
+    if without:
+        b = max(without, key=lambda p: p["metrics"][first]["ndcg@10"])
+        out.append(name("embed+pop", b["changes"], keep=("beta", "lam", "gamma", "standardize")))
+    spec = grid_doc.get("spec", {})
+    users = spec.get("limit_users") or spec.get("sample_users") or "all"
+    return out, (f"{', '.join(out)}: the best grid points (NDCG@10) on {grid_doc['dataset']} {grid_doc['split']} "
+                 f"targets ({users} users), grid `{grid_doc['grid']}`")

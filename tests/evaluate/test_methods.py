@@ -114,3 +114,28 @@ def test_fused_equals_recommend_with_the_real_models(log_catalog, real_models):
         ctx = Context(env, case.user_id, case.history, env.idx(case.candidates))
         np.testing.assert_allclose(fused.score(ctx), _scores_by_recommend(log_catalog, real_models, case, cfg),
                                    rtol=1e-6, atol=1e-6)
+
+
+def test_method_overrides_equal_a_run_with_those_settings(log_catalog, fake_models):
+    cfg = ScoringConfig()
+    case = build(log_catalog.db, "toy", seed=0, limit_users=3).cases[2]
+    env = Env(log_catalog, "toy", cfg, fake_models)
+    ctx = Context(env, case.user_id, case.history, env.idx(case.candidates))
+    resolve("fused", cfg)[0].score(ctx)
+    calls = fake_models.fake.calls
+    # weights, calibration, fusion and fewer history items reuse the run's ℓ rows: no LM call
+    for name in ("fused/max_history=2", "fused/alpha=0.5/calibration=raw", "lm-raw-mixture/max_history=1"):
+        resolve(name, cfg)[0].score(ctx)
+    assert fake_models.fake.calls == calls
+    for changes in ({"alpha": 0.5, "beta": 2.0}, {"max_history": 3, "fusion": "mixture"}, {"gamma": 0.5},
+                    {"calibration": "raw", "lam": 0.0, "standardize": False}):
+        name = "fused/" + "/".join(f"{k}={v}" for k, v in changes.items())
+        got = resolve(name, cfg)[0].score(ctx)
+        other = Env(log_catalog, "toy", cfg.with_(**changes), fake_models)
+        want = resolve("fused", other.config)[0].score(Context(other, case.user_id, case.history,
+                                                               other.idx(case.candidates)))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert resolve("fused/alpha=0", cfg)[0].score(ctx) == pytest.approx(resolve("embed+pop", cfg)[0].score(ctx))
+    for bad in ("fused/model=x", "fused/alpha=-1", "fused/alpha", "embed+pop/beta=two", "lm-raw-product/fusion=mixture"):
+        with pytest.raises(ConfigError):
+            resolve(bad, cfg)
