@@ -88,8 +88,8 @@ def precompute(catalog: Catalog, dataset: str, models: Models, config: ScoringCo
         if ys:
             scorer.matrix(template, [texts[i]], ys)  # one transaction per item: an interruption keeps it
         report.pairs += len(ys)
-        bar.update(1)
         bar.set_postfix(scored=scorer.computed, refresh=False)
+        bar.update(1)
     bar.close()
     report.computed = scorer.computed
     report.seconds = time.perf_counter() - start
