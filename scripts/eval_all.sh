@@ -50,7 +50,7 @@ step_amazon-48() {
 GRID="alpha=0,0.1,0.25,0.5,1 beta=0.5,1,2,4 lam=0.25,0.5,1,2 calibration=raw,pmi fusion=product,mixture max_history=3,5"
 valid() {
   mkdir -p "$OUT/valid"
-  $EVAL --dataset "$1" --split valid --methods all $(users "$1" 150) \
+  $EVAL --dataset "$1" --split valid --methods all $(users "$1" 150) --no-curves \
     --json "$OUT/valid/$1-llmrank20-valid.json" --report "$OUT/valid/$1-llmrank20-valid.md"
   $EVAL --dataset "$1" --split valid --methods fused,embed+pop $(users "$1" 150) --grid "$GRID" --quiet \
     --json "$OUT/valid/$1-grid.json" > "$OUT/valid/$1-grid.md"
@@ -70,12 +70,21 @@ step_tuned() { for d in $DATASETS; do tuned "$d"; done; }
 
 # Full ranking: retrieval (50 nearest by embedding + 5 popular) re-ranked; single-signal baselines rank everything.
 step_full() {
-  $EVAL --dataset ml-100k --protocol full --limit-users 200 --methods all \
+  $EVAL --dataset ml-100k --protocol full --limit-users 100 --methods all,fused/alpha=1 \
     --json "$OUT/ml-100k-full.json" --report "$OUT/ml-100k-full.md"
 }
 
+# Gemma 3 270M instead of SmolLM2-135M on the first 100 ml-100k validation users, and SmolLM2 on the same users.
+GEMMA_METHODS=pop,embed+pop,lm-raw-product,lm-raw-mixture,lm-pmi-product,lm-pmi-mixture,lm+pop,fused,fused/alpha=1
+step_gemma() {
+  for m in gemma3-270m smollm2-135m; do
+    $EVAL --dataset ml-100k --split valid --limit-users 100 --model "$m" --methods "$GEMMA_METHODS" --no-curves \
+      --json "$OUT/valid/ml-100k-valid-100u-$m.json" --report "$OUT/valid/ml-100k-valid-100u-$m.md"
+  done
+}
+
 STEPS="import ml-100k ml-latest-small lastfm amazon-scientific valid-ml-100k valid-ml-latest-small valid-lastfm
-       valid-amazon-scientific tuned full amazon-48"
+       valid-amazon-scientific tuned full amazon-48 gemma"
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && read -r -a steps <<< "$(echo $STEPS)"
 for s in "${steps[@]}"; do "step_$s"; done

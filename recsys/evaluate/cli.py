@@ -39,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--json", metavar="OUT", help="write the result as JSON")
     p.add_argument("--report", metavar="OUT.md", help="write a Markdown report (curves saved beside it)")
     p.add_argument("--curves", metavar="DIR", help="save ROC/PR curves (HTML and PNG) in DIR")
+    p.add_argument("--no-curves", action="store_true", help="no curve files beside --report")
     p.add_argument("--grid", metavar="SPEC", help="tune on the validation split: 'alpha=0,0.5,1 beta=0.5,1 ...' "
                                                "(ScoringConfig fields); prints every point, best first")
     p.add_argument("--tuned-from", metavar="GRID.json", help="add the best methods of a saved grid (the best "
@@ -111,7 +112,7 @@ def run(args) -> int:
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(text)
-    curves_dir = args.curves or (str(Path(args.report).parent) if args.report else None)
+    curves_dir = args.curves or (str(Path(args.report).parent) if args.report and not args.no_curves else None)
     if curves_dir:
         stem = Path(args.report).stem if args.report and not args.curves else \
             f"{args.dataset}-{args.protocol}-{args.split}"
@@ -147,5 +148,5 @@ def _tune(catalog, spec, args, models) -> int:
         Path(args.json).write_text(json.dumps({"dataset": spec.dataset, "split": spec.split, "grid": args.grid,
                                                "spec": spec.to_dict(),
                                                "points": [{"changes": p.changes, "metrics": p.metrics}
-                                                          for p in points]}, indent=1) + "\n")
+                                                          for p in points]}, separators=(",", ":")) + "\n")
     return 0

@@ -1,7 +1,8 @@
 """ROC and PR curves of an evaluation as Plotly figures, saved as HTML (always) and PNG (when Chromium exists).
 
 The figures are built from the `EvalResult` alone (its thinned curves), so the app draws the same ones from a
-stored evaluation. PNG export goes through kaleido, which drives a headless Chromium: `BROWSER_PATH` is pointed
+stored evaluation; with many methods they draw the default set and the tuned ones (the areas of all are in the
+metric table). PNG export goes through kaleido, which drives a headless Chromium: `BROWSER_PATH` is pointed
 at /usr/bin/chromium when it is unset and that file exists.
 """
 from __future__ import annotations
@@ -21,10 +22,21 @@ def _area(a: float) -> str:
     return "n/a" if a is None or (isinstance(a, float) and math.isnan(a)) else f"{a:.3f}"
 
 
+def curve_methods(result, most: int = 14) -> list[str]:
+    """The methods a figure draws: all of them when few, else the default set plus tuned (`name/...`) methods."""
+    from .methods import DEFAULT_METHODS
+
+    names = list(result.methods)
+    if len(names) <= most:
+        return names
+    return [n for n in names if n in DEFAULT_METHODS or "/" in n][:most]
+
+
 def roc_figure(result, methods: list[str] | None = None) -> go.Figure:
     fig = go.Figure()
+    methods = methods or curve_methods(result)
     for name, m in result.methods.items():
-        if methods and name not in methods:
+        if name not in methods:
             continue
         fig.add_trace(go.Scatter(x=m.roc.x, y=m.roc.y, mode="lines", name=f"{name} (AUC {_area(m.roc.area)})"))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": "grey"}))
@@ -36,8 +48,9 @@ def roc_figure(result, methods: list[str] | None = None) -> go.Figure:
 
 def pr_figure(result, methods: list[str] | None = None) -> go.Figure:
     fig = go.Figure()
+    methods = methods or curve_methods(result)
     for name, m in result.methods.items():
-        if methods and name not in methods:
+        if name not in methods:
             continue
         fig.add_trace(go.Scatter(x=m.pr.x, y=m.pr.y, mode="lines", name=f"{name} (AP {_area(m.pr.area)})"))
     fig.update_layout(title=f"Precision-recall: {result.spec.dataset}, {result.spec.protocol}, {result.users} users",
