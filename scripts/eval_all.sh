@@ -10,6 +10,8 @@ DB=${EVAL_DB:-data/eval.db}
 OUT=docs/results
 PY="nice ${PYTHON:-.venv/bin/python} -m recsys"
 EVAL="$PY evaluate --db $DB --seed 0 --threads 1"
+DEFAULTS_TUNED="ScoringConfig defaults; their alpha 0.25 was chosen on the ml-100k and lastfm validation targets \
+(docs/lm-experiments.md), nothing else on any evaluation data"
 DATASETS="ml-100k ml-latest-small lastfm amazon-scientific"
 
 step_import() {
@@ -33,7 +35,7 @@ users() {  # dataset, how many
 # with the ScoringConfig defaults (α = 0.25, chosen on the ml-100k and lastfm validation targets, see
 # docs/lm-experiments.md), plus `fused/alpha=1`, the default before that choice.
 llmrank() {
-  $EVAL --dataset "$1" --protocol llmrank20 --methods all,fused/alpha=1 $(users "$1" 500) \
+  $EVAL --dataset "$1" --protocol llmrank20 --methods all,fused/alpha=1 $(users "$1" 500) --tuned "$DEFAULTS_TUNED" \
     --json "$OUT/$1-llmrank20.json" --report "$OUT/$1-llmrank20.md"
 }
 step_ml-100k() { llmrank ml-100k; }
@@ -41,7 +43,7 @@ step_ml-latest-small() { llmrank ml-latest-small; }
 step_lastfm() { llmrank lastfm; }
 step_amazon-scientific() { llmrank amazon-scientific; }
 step_amazon-48() {
-  $EVAL --dataset amazon-scientific --protocol llmrank20 --methods all,fused/alpha=1 --limit-users 100 \
+  $EVAL --tuned "$DEFAULTS_TUNED" --dataset amazon-scientific --protocol llmrank20 --methods all,fused/alpha=1 --limit-users 100 \
     --json "$OUT/amazon-scientific-llmrank20-100u-48tok.json" --report "$OUT/amazon-scientific-llmrank20-100u-48tok.md"
 }
 
@@ -50,7 +52,7 @@ step_amazon-48() {
 GRID="alpha=0,0.1,0.25,0.5,1 beta=0.5,1,2,4 lam=0.25,0.5,1,2 calibration=raw,pmi fusion=product,mixture max_history=3,5"
 valid() {
   mkdir -p "$OUT/valid"
-  $EVAL --dataset "$1" --split valid --methods all $(users "$1" 150) --no-curves \
+  $EVAL --tuned "$DEFAULTS_TUNED" --dataset "$1" --split valid --methods all $(users "$1" 150) --no-curves \
     --json "$OUT/valid/$1-llmrank20-valid.json" --report "$OUT/valid/$1-llmrank20-valid.md"
   $EVAL --dataset "$1" --split valid --methods fused,embed+pop $(users "$1" 150) --grid "$GRID" --quiet \
     --json "$OUT/valid/$1-grid.json" > "$OUT/valid/$1-grid.md"
@@ -63,14 +65,14 @@ step_valid-amazon-scientific() { valid amazon-scientific; }
 # The test targets again (every LM pair cached), with the settings the grid chose on the validation targets:
 # the best point (`fused/...`) against the best point without the LM term (`embed+pop/...`), same users.
 tuned() {
-  $EVAL --dataset "$1" --protocol llmrank20 --methods pop,embed+pop,fused $(users "$1" 500) \
+  $EVAL --tuned "$DEFAULTS_TUNED" --dataset "$1" --protocol llmrank20 --methods pop,embed+pop,fused $(users "$1" 500) \
     --tuned-from "$OUT/valid/$1-grid.json" --json "$OUT/$1-llmrank20-tuned.json" --report "$OUT/$1-llmrank20-tuned.md"
 }
 step_tuned() { for d in $DATASETS; do tuned "$d"; done; }
 
 # Full ranking: retrieval (50 nearest by embedding + 5 popular) re-ranked; single-signal baselines rank everything.
 step_full() {
-  $EVAL --dataset ml-100k --protocol full --limit-users 100 --methods all,fused/alpha=1 \
+  $EVAL --tuned "$DEFAULTS_TUNED" --dataset ml-100k --protocol full --limit-users 100 --methods all,fused/alpha=1 \
     --json "$OUT/ml-100k-full.json" --report "$OUT/ml-100k-full.md"
 }
 
@@ -78,7 +80,7 @@ step_full() {
 GEMMA_METHODS=pop,embed+pop,lm-raw-product,lm-raw-mixture,lm-pmi-product,lm-pmi-mixture,lm+pop,fused,fused/alpha=1
 step_gemma() {
   for m in gemma3-270m smollm2-135m; do
-    $EVAL --dataset ml-100k --split valid --limit-users 100 --model "$m" --methods "$GEMMA_METHODS" --no-curves \
+    $EVAL --tuned "$DEFAULTS_TUNED" --dataset ml-100k --split valid --limit-users 100 --model "$m" --methods "$GEMMA_METHODS" --no-curves \
       --json "$OUT/valid/ml-100k-valid-100u-$m.json" --report "$OUT/valid/ml-100k-valid-100u-$m.md"
   done
 }

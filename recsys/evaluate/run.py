@@ -252,7 +252,7 @@ def run_evaluation(catalog: Catalog, spec: EvalSpec, models=None, progress: Prog
         "eval_history_items": EVAL_HISTORY,
         "aliases": aliases(cfg),
         "model_cache_key": models.lm_cache_key(cfg.model) if any(m.uses_lm for m in methods) else None,
-        "tuned": spec.tuned or "nothing: ScoringConfig defaults",
+        "tuned": spec.tuned or "nothing in this run: ScoringConfig defaults",
         "bootstrap": {"resamples": spec.n_boot, "seed": spec.seed, "level": 0.95},
     }
     timings = {"total_s": round(time.perf_counter() - started, 2), "setup_s": round(setup_s, 2),
