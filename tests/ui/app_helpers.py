@@ -24,6 +24,8 @@ def build_app_db(path: Path) -> Path:
                                   "tags": "[x](javascript:alert(2))", "popularity": 1}, "movies", "movies")])
         cat.add_items([make_item({"id": "tiny:only", "title": "The only item", "popularity": 1}, "tiny", "generic")])
         cat.add_dataset("tiny", domain="generic", source="tests: one item")
+    cat.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the fixtures copy the file: nothing may stay in the WAL
+    cat.db.conn.close()
     return path
 
 
