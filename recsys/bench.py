@@ -72,6 +72,8 @@ def describe_machine(device: str) -> dict:
         "memory_gb": round(mem, 1), "os": platform.platform(), "python": platform.python_version(),
         "torch": torch.__version__, "transformers": transformers.__version__, "torch_threads": torch.get_num_threads(),
         "device": device, "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "environment": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                   "RECSYS_DEVICE") if k in os.environ},
     }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(torch.device(device))
@@ -483,6 +485,8 @@ def check_targets(report: dict) -> dict:
 def format_report(r: dict) -> str:
     m, tp, lat, idx = r["machine"], r["throughput"], r["latency"], r["indexing"]
     where = m.get("gpu") or f"{m['cpu']} ({m['cpu_cores_usable']} cores, {m['torch_threads']} threads)"
+    if m.get("environment"):
+        where += " " + " ".join(f"{k}={v}" for k, v in m["environment"].items())
     lines = [f"model {r['model']} on {m['device']}: {where}; load average {m['load_average_start']} → "
              f"{m['load_average_end']}",
              f"inputs: {len(r['inputs']['history'])} history items × {r['inputs']['candidates']} candidates (+ ∅) "
