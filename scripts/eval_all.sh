@@ -77,7 +77,8 @@ step_full() {
 }
 
 # Gemma 3 270M instead of SmolLM2-135M on the first 100 ml-100k validation users, and SmolLM2 on the same users.
-GEMMA_METHODS=pop,embed+pop,lm-raw-product,lm-raw-mixture,lm-pmi-product,lm-pmi-mixture,lm+pop,fused,fused/alpha=1
+GEMMA_METHODS=pop,embed+pop,lm-raw-product,lm-raw-mixture,lm-pmi-product,lm-pmi-mixture,lm+pop,lm-raw-product+pop,\
+fused,fused/alpha=1,fused/calibration=raw,fused/calibration=raw/alpha=1
 step_gemma() {
   for m in gemma3-270m smollm2-135m; do
     $EVAL --tuned "$DEFAULTS_TUNED" --dataset ml-100k --split valid --limit-users 100 --model "$m" --methods "$GEMMA_METHODS" --no-curves \

@@ -82,8 +82,10 @@ def markdown(result) -> str:
 def summary(results: list, methods: list[str] | None = None, metric: str = "ndcg@10") -> str:
     """One table across runs (e.g. one per dataset): a row per method, a column per run, `metric` [95% CI]."""
     methods = methods or list(dict.fromkeys(m for r in results for m in r.methods))
+    models = {r.spec.config.model for r in results}
     heads = [f"{r.spec.dataset}{'' if r.spec.split == 'test' else ' ' + r.spec.split}"
-             f"{'' if r.spec.protocol == 'llmrank20' else ' ' + r.spec.protocol} ({r.users} users)" for r in results]
+             f"{'' if r.spec.protocol == 'llmrank20' else ' ' + r.spec.protocol} ({r.users} users"
+             f"{', ' + r.spec.config.model if len(models) > 1 else ''})" for r in results]
     lines = ["| method | " + " | ".join(heads) + " |", "|---|" + "---|" * len(results)]
     for name in methods:
         cells = [_ci(r.methods[name], metric) if name in r.methods else "–" for r in results]
