@@ -110,6 +110,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self.start_mb = torch.cuda.memory_allocated() / 2**20
             return self
+        _release_free_memory()  # what an earlier phase freed must not hide this phase's own growth
         self.start_mb = self._status("VmRSS")
         try:
             Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
@@ -141,6 +142,19 @@ class PeakMemory:
     def to_dict(self) -> dict:
         kind = "cuda_allocated" if self.device.startswith("cuda") else "resident_set"
         return {"kind": kind, "peak_mb": round(self.peak_mb, 1), "rise_mb": round(self.rise_mb, 1)}
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc malloc_trim), so that resident memory starts from what is used."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _sync(device: str) -> None:
