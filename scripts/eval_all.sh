@@ -86,8 +86,21 @@ step_gemma() {
   done
 }
 
+# Contextual calibration (issue 8): the per-item LM term calibrated against content-free history items ("N/A",
+# "[MASK]", "") in the template instead of the ∅ prompt, on the validation users of docs/lm-experiments.md.
+CC_METHODS=pop,embed+pop,mix:pop+embed,mix:lm,mix:lmcc,mix:lmraw,mix:lm0.25+pop+embed,mix:lmcc0.25+pop+embed,\
+mix:lmcc0.5+pop+embed,mix:lmcc+pop+embed
+step_cc() {
+  $EVAL --tuned "nothing: a comparison on validation targets" --dataset ml-100k --split valid --limit-users 100 \
+    --methods "$CC_METHODS" --no-curves --json docs/lm-experiments/ml-100k-valid-100u-cc.json \
+    --report docs/lm-experiments/ml-100k-valid-100u-cc.md
+  $EVAL --tuned "nothing: a comparison on validation targets" --dataset lastfm --split valid --sample-users 100 \
+    --methods "$CC_METHODS" --no-curves --json docs/lm-experiments/lastfm-valid-100u-cc.json \
+    --report docs/lm-experiments/lastfm-valid-100u-cc.md
+}
+
 STEPS="import ml-100k ml-latest-small lastfm amazon-scientific valid-ml-100k valid-ml-latest-small valid-lastfm
-       valid-amazon-scientific tuned full amazon-48 gemma"
+       valid-amazon-scientific tuned full amazon-48 gemma cc"
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && read -r -a steps <<< "$(echo $STEPS)"
 for s in "${steps[@]}"; do "step_$s"; done

@@ -30,9 +30,11 @@ from ..errors import ConfigError
 from ..text import DOMAIN_TEMPLATE, TEMPLATES, template_for
 from .methods import Context, Method
 
-TERMS = ("pop", "embed", "lmemb", "lm", "lmraw", "lmtok", "list", "listraw", "bm25")
+TERMS = ("pop", "embed", "lmemb", "lm", "lmraw", "lmtok", "lmcc", "list", "listraw", "bm25")
 _TERM = re.compile(r"^(?P<name>" + "|".join(sorted(TERMS, key=len, reverse=True)) + r")(?P<w>\d*\.?\d+)?$")
-LM_TERMS = {"lm", "lmraw", "lmtok", "list", "listraw"}
+LM_TERMS = {"lm", "lmraw", "lmtok", "lmcc", "list", "listraw"}
+# Content-free inputs for contextual calibration (Zhao et al. 2021), put in the history item's place in the template.
+CONTENT_FREE = ("N/A", "[MASK]", "")
 
 
 def rank_normalise(x: np.ndarray) -> np.ndarray:
@@ -63,14 +65,25 @@ def _similarity_with(ctx: Context, embedder: str) -> np.ndarray:
     return vecs[len(ctx.history):] @ h
 
 
-def _per_item(ctx: Context, calibration: str, fusion: str, per_token: bool = False) -> np.ndarray:
+def _per_item(ctx: Context, calibration: str, fusion: str, per_token: bool = False,
+              neutral: np.ndarray | None = None) -> np.ndarray:
     cfg = ctx.env.config
-    ell, neutral = ctx.ell
+    ell, empty = ctx.ell
+    neutral = empty if neutral is None else neutral
     cal = F.calibrate(ell, neutral, calibration)
     if per_token:
         cal = cal / _token_counts(ctx)[None, :]
     s = F.normalise(cal)
     return F.fuse(s, F.history_weights(len(ctx.lm_history), cfg.gamma), fusion, standardize=False).lm_term
+
+
+def _content_free(ctx: Context) -> np.ndarray:
+    """Mean ℓ(y | content-free x) over CONTENT_FREE: the template's own bias toward y, the same prompt shape as a
+    real history item (the ∅ prompt of plain PMI is shorter and phrased differently)."""
+    env = ctx.env
+    ys = [env.items[k].lm_text() for k in ctx.candidates]
+    cf, _ = env.scorer.matrix(env.template, list(CONTENT_FREE), ys)
+    return cf.mean(axis=0)
 
 
 def _token_counts(ctx: Context) -> np.ndarray:
@@ -127,6 +140,8 @@ def term(ctx: Context, name: str) -> np.ndarray:
         return _per_item(ctx, "raw", "product")
     if name == "lmtok":
         return _per_item(ctx, "pmi", "product", per_token=True)
+    if name == "lmcc":
+        return _per_item(ctx, "pmi", "product", neutral=_content_free(ctx))
     if name == "list":
         return _list_term(ctx, "pmi")
     if name == "listraw":

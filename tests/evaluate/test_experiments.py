@@ -10,7 +10,8 @@ from hypothesis.extra.numpy import arrays
 
 from recsys.config import ScoringConfig
 from recsys.errors import ConfigError
-from recsys.evaluate.experiments import parse_mix, rank_normalise, z_normalise
+from recsys import fuse as F
+from recsys.evaluate.experiments import CONTENT_FREE, parse_mix, rank_normalise, z_normalise
 from recsys.evaluate.methods import Context, Env, resolve
 from recsys.evaluate.protocols import build
 from recsys.evaluate.run import EvalSpec, run_evaluation
@@ -67,11 +68,28 @@ def test_every_term_gives_finite_scores_and_the_list_is_one_prompt(log_catalog, 
     calls = fake_models.fake.calls
     listed.score(ctx)
     assert fake_models.fake.calls - calls == 2  # the list prompt and the neutral prompt
-    names = "mix:pop,mix:embed,mix:lmemb,mix:lm,mix:lmraw,mix:lmtok,mix:list,mix:listraw,mix:bm25," \
+    names = "mix:pop,mix:embed,mix:lmemb,mix:lm,mix:lmraw,mix:lmtok,mix:lmcc,mix:list,mix:listraw,mix:bm25," \
             "mix:lm0.5+list0.5+lmemb+pop+embed@rank"
     for m in resolve(names, cfg):
         s = m.score(ctx)
         assert s.shape == (20,) and np.isfinite(s).all(), m.name
+
+
+def test_contextual_calibration_subtracts_the_mean_over_content_free_histories(log_catalog, fake_models):
+    cfg = ScoringConfig()
+    env = Env(log_catalog, "toy", cfg, fake_models)
+    case = build(log_catalog.db, "toy", seed=0, limit_users=1).cases[0]
+    ctx = Context(env, case.user_id, case.history, env.idx(case.candidates))
+    (cc,) = resolve("mix:lmcc", cfg)
+    got = cc.score(ctx)
+    ell, _ = ctx.ell
+    ys = [env.items[k].lm_text() for k in ctx.candidates]
+    cf, _ = env.scorer.matrix(env.template, list(CONTENT_FREE), ys)
+    s = F.normalise(ell - cf.mean(axis=0)[None, :])
+    want = F.fuse(s, F.history_weights(len(ctx.lm_history), cfg.gamma), "product", standardize=False).lm_term
+    np.testing.assert_allclose(got, z_normalise(want))
+    (pmi,) = resolve("mix:lm", cfg)
+    assert not np.allclose(got, pmi.score(ctx))  # a different reference than ℓ(y|∅)
 
 
 def test_mix_methods_run_in_the_harness(log_catalog, fake_models):
