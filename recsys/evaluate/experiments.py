@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -223,15 +224,21 @@ def _uses_lm(name: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m recsys.evaluate.experiments DB [ID ...]`: paired tables of stored evaluations (default: all)."""
-    import sys
+    import argparse
 
     from ..db import connect
     from .run import list_evaluations, load_evaluation
 
-    argv = sys.argv[1:] if argv is None else argv
-    db = connect(argv[0])
-    ids = argv[1:] or [e.id for e in list_evaluations(db)]
-    for i in ids:
+    p = argparse.ArgumentParser(prog="python -m recsys.evaluate.experiments",
+                                description="Paired NDCG@10 tables (each method against the best without an LM "
+                                            "term) of evaluations stored in a database.")
+    p.add_argument("db", help="an existing evaluation database")
+    p.add_argument("ids", nargs="*", help="evaluation ids (default: all)")
+    args = p.parse_args(argv)
+    if not Path(args.db).is_file():
+        p.error(f"{args.db}: no such database")
+    db = connect(args.db)
+    for i in args.ids or [e.id for e in list_evaluations(db)]:
         r = load_evaluation(db, i)
         print(f"\n### {r.spec.dataset} {r.spec.split} ({i})\n")
         print(paired_table(r))

@@ -131,3 +131,12 @@ def test_explain_scores_the_list_and_each_leave_one_out(log_catalog, fake_models
     neutral = fake.score(t.neutral, [t.continuation(c) for c in cands])[0]
     np.testing.assert_allclose(e.scores, full - neutral)
     np.testing.assert_allclose(e.parts[:, 1], full - without_heat)
+
+
+def test_the_tables_command_refuses_a_missing_database_instead_of_creating_it(tmp_path, capsys):
+    from recsys.evaluate.experiments import main
+
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nope.db")])
+    assert "no such database" in capsys.readouterr().err
+    assert not (tmp_path / "nope.db").exists()
