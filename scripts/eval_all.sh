@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 DB=${EVAL_DB:-data/eval.db}
 OUT=docs/results
 PY="nice ${PYTHON:-.venv/bin/python} -m recsys"
-EVAL="$PY evaluate --db $DB --seed 0 --threads 1"
+EVAL="$PY evaluate --db $DB --seed 0 --threads ${THREADS:-1}"
 DEFAULTS_TUNED="ScoringConfig defaults; their alpha 0.25 was chosen on the ml-100k and lastfm validation targets \
 (docs/lm-experiments.md), nothing else on any evaluation data"
 DATASETS="ml-100k ml-latest-small lastfm amazon-scientific"
@@ -69,6 +69,7 @@ tuned() {
     --tuned-from "$OUT/valid/$1-grid.json" --json "$OUT/$1-llmrank20-tuned.json" --report "$OUT/$1-llmrank20-tuned.md"
 }
 step_tuned() { for d in $DATASETS; do tuned "$d"; done; }
+step_tuned-amazon-scientific() { tuned amazon-scientific; }
 
 # Full ranking: retrieval (50 nearest by embedding + 5 popular) re-ranked; single-signal baselines rank everything.
 step_full() {
