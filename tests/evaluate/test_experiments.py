@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from recsys import fuse as F
 from recsys.config import ScoringConfig
 from recsys.errors import ConfigError
-from recsys import fuse as F
 from recsys.evaluate.experiments import CONTENT_FREE, parse_mix, rank_normalise, z_normalise
 from recsys.evaluate.methods import Context, Env, resolve
 from recsys.evaluate.protocols import build
