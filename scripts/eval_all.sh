@@ -100,8 +100,18 @@ step_cc() {
     --report docs/lm-experiments/lastfm-valid-100u-cc.md
 }
 
+# The same comparison on the dataset where the LM term matters: amazon-scientific test targets, first 100 users,
+# fixed settings (a comparison of models, not a choice made on these targets).
+step_gemma-amazon() {
+  for m in gemma3-270m smollm2-135m; do
+    $EVAL --tuned "$DEFAULTS_TUNED" --dataset amazon-scientific --limit-users 100 --max-item-tokens 24 --model "$m" \
+      --methods "$GEMMA_METHODS" --no-curves \
+      --json "$OUT/amazon-scientific-100u-$m.json" --report "$OUT/amazon-scientific-100u-$m.md"
+  done
+}
+
 STEPS="import ml-100k ml-latest-small lastfm amazon-scientific valid-ml-100k valid-ml-latest-small valid-lastfm
-       valid-amazon-scientific tuned full amazon-48 gemma cc"
+       valid-amazon-scientific tuned full amazon-48 gemma cc gemma-amazon"
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && read -r -a steps <<< "$(echo $STEPS)"
 for s in "${steps[@]}"; do "step_$s"; done
