@@ -80,34 +80,30 @@ step_full() {
 # Gemma 3 270M instead of SmolLM2-135M on the first 100 ml-100k validation users, and SmolLM2 on the same users.
 GEMMA_METHODS=pop,embed+pop,lm-raw-product,lm-raw-mixture,lm-pmi-product,lm-pmi-mixture,lm+pop,lm-raw-product+pop,\
 fused,fused/alpha=1,fused/calibration=raw,fused/calibration=raw/alpha=1
-step_gemma() {
+compare_models() {  # report name, then the evaluate options that pick dataset, split and users
+  local name=$1; shift
   for m in gemma3-270m smollm2-135m; do
-    $EVAL --tuned "$DEFAULTS_TUNED" --dataset ml-100k --split valid --limit-users 100 --model "$m" --methods "$GEMMA_METHODS" --no-curves \
-      --json "$OUT/valid/ml-100k-valid-100u-$m.json" --report "$OUT/valid/ml-100k-valid-100u-$m.md"
+    $EVAL --tuned "$DEFAULTS_TUNED" --model "$m" --methods "$GEMMA_METHODS" --no-curves "$@" \
+      --json "$OUT/$name-$m.json" --report "$OUT/$name-$m.md"
   done
 }
+step_gemma() { compare_models valid/ml-100k-valid-100u --dataset ml-100k --split valid --limit-users 100; }
 
 # Contextual calibration (issue 8): the per-item LM term calibrated against content-free history items ("N/A",
 # "[MASK]", "") in the template instead of the ∅ prompt, on the validation users of docs/lm-experiments.md.
 CC_METHODS=pop,embed+pop,mix:pop+embed,mix:lm,mix:lmcc,mix:lmraw,mix:lm0.25+pop+embed,mix:lmcc0.25+pop+embed,\
 mix:lmcc0.5+pop+embed,mix:lmcc+pop+embed
-step_cc() {
-  $EVAL --tuned "nothing: a comparison on validation targets" --dataset ml-100k --split valid --limit-users 100 \
-    --methods "$CC_METHODS" --no-curves --json docs/lm-experiments/ml-100k-valid-100u-cc.json \
-    --report docs/lm-experiments/ml-100k-valid-100u-cc.md
-  $EVAL --tuned "nothing: a comparison on validation targets" --dataset lastfm --split valid --sample-users 100 \
-    --methods "$CC_METHODS" --no-curves --json docs/lm-experiments/lastfm-valid-100u-cc.json \
-    --report docs/lm-experiments/lastfm-valid-100u-cc.md
+cc() {  # dataset, how its users are picked
+  $EVAL --tuned "nothing: a comparison on validation targets" --dataset "$1" --split valid $2 \
+    --methods "$CC_METHODS" --no-curves --json "docs/lm-experiments/$1-valid-100u-cc.json" \
+    --report "docs/lm-experiments/$1-valid-100u-cc.md"
 }
+step_cc() { cc ml-100k "--limit-users 100"; cc lastfm "--sample-users 100"; }
 
 # The same comparison on the dataset where the LM term matters: amazon-scientific test targets, first 100 users,
 # fixed settings (a comparison of models, not a choice made on these targets).
 step_gemma-amazon() {
-  for m in gemma3-270m smollm2-135m; do
-    $EVAL --tuned "$DEFAULTS_TUNED" --dataset amazon-scientific --limit-users 100 --max-item-tokens 24 --model "$m" \
-      --methods "$GEMMA_METHODS" --no-curves \
-      --json "$OUT/amazon-scientific-100u-$m.json" --report "$OUT/amazon-scientific-100u-$m.md"
-  done
+  compare_models amazon-scientific-100u --dataset amazon-scientific --limit-users 100 --max-item-tokens 24
 }
 
 STEPS="import ml-100k ml-latest-small lastfm amazon-scientific valid-ml-100k valid-ml-latest-small valid-lastfm
