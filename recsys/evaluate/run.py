@@ -183,6 +183,67 @@ def summarise(name: str, description: str, ranks: np.ndarray, scores: np.ndarray
                         seconds)
 
 
+@dataclass
+class CaseScores:
+    """What the methods gave a batch of cases (users), in case order: enough to summarise them later, and to
+    merge batches scored apart (shards of users on other workers) into one run."""
+
+    user_ids: list[str]
+    ranks: dict[str, np.ndarray]  # method -> (users,) rank of the target, 1 = best
+    scores: dict[str, list[np.ndarray]]  # method -> per user, the candidate scores (full: the retrieved pool's)
+    labels: list[np.ndarray]  # per user, which of those candidates is the target
+    seconds: dict[str, float]  # method -> time spent scoring
+    in_pool: int = 0  # full protocol: users whose target the retrieval kept
+    lm_pairs: int = 0  # pairs the LM scored (not found in the cache)
+
+    @classmethod
+    def merge(cls, parts: list["CaseScores"]) -> "CaseScores":
+        """Batches in the order given, as if scored in one pass."""
+        names = list(parts[0].ranks) if parts else []
+        return cls(user_ids=[u for p in parts for u in p.user_ids],
+                   ranks={m: np.concatenate([p.ranks[m] for p in parts]) for m in names},
+                   scores={m: [s for p in parts for s in p.scores[m]] for m in names},
+                   labels=[y for p in parts for y in p.labels],
+                   seconds={m: sum(p.seconds[m] for p in parts) for m in names},
+                   in_pool=sum(p.in_pool for p in parts), lm_pairs=sum(p.lm_pairs for p in parts))
+
+
+def score_cases(env: Env, methods, cases, full: bool, on_case: Callable[[], None] | None = None) -> CaseScores:
+    """Every method on every case: the per-user work of an evaluation, independent of how users are batched."""
+    cfg = env.config
+    n = len(cases)
+    out = CaseScores(user_ids=[c.user_id for c in cases], ranks={m.name: np.zeros(n, dtype=np.int64) for m in methods},
+                     scores={m.name: [] for m in methods}, labels=[], seconds={m.name: 0.0 for m in methods})
+    pairs_before = env.lm_pairs
+    for u, case in enumerate(cases):
+        if full:
+            cand = np.array([k for k, item in enumerate(env.items) if item.id not in case.seen], dtype=np.int64)
+            ctx = Context(env, case.user_id, case.history, cand)
+            target = int(np.flatnonzero(cand == env.index[case.target])[0])
+            pool = ctx.retrieval_pool(cfg.n_candidates, cfg.n_popular)
+            pool_ctx = ctx.restrict(pool)
+            out.in_pool += int(target in set(pool.tolist()))
+            out.labels.append(pool == target)
+        else:
+            ctx = Context(env, case.user_id, case.history, env.idx(case.candidates))
+            target = case.target_index
+            out.labels.append(np.arange(len(case.candidates)) == target)
+        for m in methods:
+            t0 = time.perf_counter()
+            if full and m.reranks:
+                s = np.full(len(ctx.candidates), -np.inf)
+                s[pool] = m.score(pool_ctx)
+            else:
+                s = m.score(ctx)
+            out.seconds[m.name] += time.perf_counter() - t0
+            out.ranks[m.name][u] = M.target_rank(s, target)
+            out.scores[m.name].append(s[pool] if full else s)
+        if on_case:
+            on_case()
+    out.lm_pairs = env.lm_pairs - pairs_before
+    return out
+
+
 def run_evaluation(catalog: Catalog, spec: EvalSpec, models=None, progress: Progress | None = None,
                    show_progress: bool = False, eval_set: EvalSet | None = None,
                    ell_memo: dict | None = None) -> EvalResult:
@@ -191,59 +252,47 @@ def run_evaluation(catalog: Catalog, spec: EvalSpec, models=None, progress: Prog
 
     started = time.perf_counter()
     models = models or default_models()
-    cfg = spec.config
-    eval_set = eval_set or build(catalog.db, spec.dataset, spec.protocol, seed=spec.seed, split=spec.split,
-                                 candidates=spec.candidates, candidate_set=spec.candidate_set,
-                                 item2index=spec.item2index, limit_users=spec.limit_users,
-                                 sample_users=spec.sample_users, n_negatives=spec.n_negatives)
-    methods = resolve(spec.methods, cfg)
-    env = Env(catalog, spec.dataset, cfg, models, seed=spec.seed, ell_memo=ell_memo)
+    eval_set = eval_set or build_eval_set(catalog, spec)
+    methods = resolve(spec.methods, spec.config)
+    env = Env(catalog, spec.dataset, spec.config, models, seed=spec.seed, ell_memo=ell_memo)
     if not env.items:
         raise RecsysError(f"dataset {spec.dataset!r} has no items")
-    full = eval_set.protocol == "full"
     n = len(eval_set.cases)
-    ranks = {m.name: np.zeros(n, dtype=np.int64) for m in methods}
-    scores: dict[str, list[np.ndarray]] = {m.name: [] for m in methods}
-    labels: list[np.ndarray] = []
-    seconds = dict.fromkeys(ranks, 0.0)
-    in_pool = 0
     setup_s = time.perf_counter() - started
     with tqdm(total=n, desc=f"{spec.dataset} {spec.protocol}", unit="user", disable=not show_progress,
               dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 60) as bar:
-        for u, case in enumerate(eval_set.cases):
-            if full:
-                cand = np.array([k for k, item in enumerate(env.items) if item.id not in case.seen], dtype=np.int64)
-                ctx = Context(env, case.user_id, case.history, cand)
-                target = int(np.flatnonzero(cand == env.index[case.target])[0])
-                pool = ctx.retrieval_pool(cfg.n_candidates, cfg.n_popular)
-                pool_ctx = ctx.restrict(pool)
-                in_pool += int(target in set(pool.tolist()))
-                labels.append(pool == target)
-            else:
-                ctx = Context(env, case.user_id, case.history, env.idx(case.candidates))
-                target = case.target_index
-                labels.append(np.arange(len(case.candidates)) == target)
-            for m in methods:
-                t0 = time.perf_counter()
-                if full and m.reranks:
-                    s = np.full(len(ctx.candidates), -np.inf)
-                    s[pool] = m.score(pool_ctx)
-                else:
-                    s = m.score(ctx)
-                seconds[m.name] += time.perf_counter() - t0
-                ranks[m.name][u] = M.target_rank(s, target)
-                scores[m.name].append(s[pool] if full else s)
+        done = iter(range(1, n + 1))
+
+        def on_case() -> None:
             bar.update()
             if progress:
-                progress(u + 1, n, time.perf_counter() - started)
-    y = np.concatenate(labels) if labels else np.zeros(0, dtype=bool)
-    results = {m.name: summarise(m.name, m.description, ranks[m.name], np.concatenate(scores[m.name]) if n else
-                                 np.zeros(0), y, spec.n_boot, spec.seed, seconds[m.name]) for m in methods}
+                progress(next(done), n, time.perf_counter() - started)
+
+        scored = score_cases(env, methods, eval_set.cases, eval_set.protocol == "full", on_case)
+    return summarise_run(spec, eval_set, env, methods, scored, started, setup_s)
+
+
+def build_eval_set(catalog: Catalog, spec: EvalSpec) -> EvalSet:
+    return build(catalog.db, spec.dataset, spec.protocol, seed=spec.seed, split=spec.split,
+                 candidates=spec.candidates, candidate_set=spec.candidate_set, item2index=spec.item2index,
+                 limit_users=spec.limit_users, sample_users=spec.sample_users, n_negatives=spec.n_negatives)
+
+
+def summarise_run(spec: EvalSpec, eval_set: EvalSet, env: Env, methods, scored: CaseScores, started: float,
+                  setup_s: float) -> EvalResult:
+    """The result of a run from the scores of all its cases (scored in one pass or merged from batches)."""
+    cfg, models = spec.config, env.models
+    n = len(scored.user_ids)
+    full = eval_set.protocol == "full"
+    y = np.concatenate(scored.labels) if scored.labels else np.zeros(0, dtype=bool)
+    results = {m.name: summarise(m.name, m.description, scored.ranks[m.name],
+                                 np.concatenate(scored.scores[m.name]) if n else np.zeros(0), y, spec.n_boot,
+                                 spec.seed, scored.seconds[m.name]) for m in methods}
     notes = list(eval_set.notes)
     if full:
         notes.append(f"retrieval (top {cfg.n_candidates} by embedding + {cfg.n_popular} popular) holds the target "
-                     f"for {in_pool} of {n} users ({100 * in_pool / max(n, 1):.1f}%): the ceiling of every "
-                     "re-ranking method; ROC/PR are over the retrieved pool")
+                     f"for {scored.in_pool} of {n} users ({100 * scored.in_pool / max(n, 1):.1f}%): the ceiling of "
+                     "every re-ranking method; ROC/PR are over the retrieved pool")
     settings = {
         "protocol": eval_set.describe(),
         "scoring": cfg.to_dict(),
@@ -256,9 +305,9 @@ def run_evaluation(catalog: Catalog, spec: EvalSpec, models=None, progress: Prog
         "bootstrap": {"resamples": spec.n_boot, "seed": spec.seed, "level": 0.95},
     }
     timings = {"total_s": round(time.perf_counter() - started, 2), "setup_s": round(setup_s, 2),
-               "lm_pairs_computed": env.lm_pairs,
+               "lm_pairs_computed": scored.lm_pairs,
                "per_user_s": round((time.perf_counter() - started - setup_s) / max(n, 1), 4)}
-    return EvalResult(spec=spec, protocol=eval_set.describe(), user_ids=[c.user_id for c in eval_set.cases],
+    return EvalResult(spec=spec, protocol=eval_set.describe(), user_ids=list(scored.user_ids),
                       methods=results, comparisons=_comparisons(results, spec.n_boot, spec.seed), settings=settings,
                       timings=timings, notes=notes,
                       created=datetime.now(timezone.utc).isoformat(timespec="seconds"))

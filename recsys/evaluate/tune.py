@@ -12,11 +12,10 @@ from dataclasses import dataclass, fields
 from ..catalog import Catalog
 from ..config import ScoringConfig
 from ..errors import ConfigError
-from .protocols import build
-from .run import EvalSpec, run_evaluation
+
+from .run import EvalSpec, build_eval_set, run_evaluation
 
 TUNABLE = {f.name: f.type for f in fields(ScoringConfig)}
-
 
 def parse_grid(text: str) -> dict[str, list]:
     """'alpha=0.5,1 beta=0,1,2; calibration=raw,pmi' -> {'alpha': [0.5, 1.0], ...}, typed like ScoringConfig."""
@@ -36,12 +35,10 @@ def parse_grid(text: str) -> dict[str, list]:
         raise ConfigError("an empty grid")
     return grid
 
-
 @dataclass(frozen=True)
 class GridPoint:
     changes: dict
     metrics: dict[str, dict[str, float]]  # method -> {"ndcg@10": ..., "hr@10": ..., "mrr": ...}
-
 
 def tune(catalog: Catalog, spec: EvalSpec, grid: dict[str, list], models=None, metric: str = "ndcg@10",
          show_progress: bool = False) -> list[GridPoint]:
@@ -49,9 +46,7 @@ def tune(catalog: Catalog, spec: EvalSpec, grid: dict[str, list], models=None, m
     if spec.split != "valid":
         raise ConfigError("tuning runs on the validation split only (--split valid): test targets never choose "
                           "the settings they are reported with")
-    eval_set = build(catalog.db, spec.dataset, spec.protocol, seed=spec.seed, split=spec.split,
-                     candidates=spec.candidates, candidate_set=spec.candidate_set, item2index=spec.item2index,
-                     limit_users=spec.limit_users, sample_users=spec.sample_users, n_negatives=spec.n_negatives)
+    eval_set = build_eval_set(catalog, spec)
     names = list(grid)
     points = []
     memo: dict = {}
@@ -78,7 +73,6 @@ def tune(catalog: Catalog, spec: EvalSpec, grid: dict[str, list], models=None, m
                                           for n, r in result.methods.items()}))
     first = next(iter(points[0].metrics)) if points else None
     return sorted(points, key=lambda p: -p.metrics[first][metric])
-
 
 def tuned_methods(grid_doc: dict) -> tuple[list[str], str]:
     """From a saved grid (`--grid ... --json`): the best point of its first method and the best point without the
