@@ -103,7 +103,17 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["evaluations"].create_index(["dataset", "protocol"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    # The popularity of imported datasets is recounted: earlier imports counted sequence rows (an event once per
+    # later row, lastfm's test windows included) and ordered same-second ratings by item id.
+    from .datasets.common import set_popularity
+
+    for (dataset,) in db.execute("SELECT DISTINCT dataset FROM sequences UNION SELECT DISTINCT dataset FROM "
+                                 "interactions").fetchall():
+        set_popularity(db, dataset)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -5,8 +5,8 @@ Column names are given on the command line (`Columns`); a column left unnamed is
 (`id`, `item_id`, `movieId`, … — see `CANDIDATES`), and the report says which column was used. A CSV needs a
 header row; a JSON Lines file holds one object per line, and unnamed keys are looked up in its first object.
 
-Interactions are stored sorted per user by timestamp (file order where there is none), ties by item id. The
-popularity prior counts every interaction except each user's last one (the leave-one-out target).
+Interactions are stored sorted per user by timestamp, ties and rows without one in file order. The popularity
+prior counts every interaction except each user's last one (the leave-one-out target).
 """
 from __future__ import annotations
 
@@ -228,9 +228,9 @@ def import_table(db: sqlite_utils.Database, dataset: str, *, items: str | Path,
             raise ImportFormatError(items_path, None, "no items found; expected a header row and one item per row"
                                     if fmt == "csv" else "no items found; expected one JSON object per line")
         if interactions:
-            popularity = _read_interactions(db, dataset, Path(interactions), fmt, columns, writer.ids, report,
-                                            delimiter, encoding, max_bad_lines, progress)
-            set_popularity(db, popularity)
+            _read_interactions(db, dataset, Path(interactions), fmt, columns, writer.ids, report, delimiter,
+                               encoding, max_bad_lines, progress)
+            set_popularity(db, dataset)
         report.seconds = time.perf_counter() - start
         record_dataset(catalog, report, f"{fmt}: {', '.join(report.files)}", has_split=False)
     return report

@@ -158,7 +158,8 @@ def import_movielens(db: sqlite_utils.Database, dataset: str, folder: str | Path
                                              f"{movies_path.name}")
                 continue
             log.add(user, item, item_id, ts, rating)
-        set_popularity(db, log.finish(report))
+        log.finish(report)
+        set_popularity(db, dataset)
         report.seconds = time.perf_counter() - start
         record_dataset(catalog, report, f"MovieLens {variant}: {folder}", has_split=False)
     return report

@@ -13,14 +13,14 @@ A row naming an item that is not in the item file (or not in the `.item2index` m
 a note). The item text is the field named by `text_field`, by default
 the first `token_seq` column of the item file.
 
-Popularity prior, without leaking evaluation targets: for sequential files, every item occurrence in the
-histories of all rows plus the targets of train and valid rows (never test targets); for plain files, every row
-except the test rows (or, with no split, except each user's last interaction).
+Popularity prior, without leaking evaluation targets (`streams.split_counts`): for sequential files, the events
+of the train and valid rows, each counted once after the rows are merged back into streams (never a test row:
+lastfm's test rows are sliding windows, so one row's target is the next row's last history item); for plain
+files, every row except the test rows (or, with no split, except each user's last interaction).
 """
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,9 +195,8 @@ def import_recbole(db: sqlite_utils.Database, dataset: str, *, items: str | Path
         writer.flush()
         if not writer.ids:
             raise ImportFormatError(items_path, None, "no items found in the file")
-        popularity = _read_inters(db, dataset, inter_paths, splits, resolve, report, encoding, max_bad_lines,
-                                  progress)
-        set_popularity(db, popularity)
+        _read_inters(db, dataset, inter_paths, splits, resolve, report, encoding, max_bad_lines, progress)
+        set_popularity(db, dataset)
         report.seconds = time.perf_counter() - start
         record_dataset(catalog, report, f"RecBole atomic files: {', '.join(report.files)}",
                        has_split=bool(report.splits))
@@ -205,10 +204,9 @@ def import_recbole(db: sqlite_utils.Database, dataset: str, *, items: str | Path
 
 
 def _read_inters(db, dataset, paths, splits, resolve, report, encoding, max_bad_lines, progress):
-    """Store every .inter file's rows; return the popularity counts (item id, n)."""
+    """Store every .inter file's rows (sequences, or a log) and count them in the report."""
     forms = {}
     log = None
-    popularity: Counter[str] = Counter()
     longest: dict[str, int] = {}
     users: set[str] = set()
     for path, split in zip(paths, splits):
@@ -248,9 +246,6 @@ def _read_inters(db, dataset, paths, splits, resolve, report, encoding, max_bad_
                 n += 1
                 users.add(user)
                 longest[user] = max(longest.get(user, 0), len(ids))
-                popularity.update(history)
-                if split in ("train", "valid"):
-                    popularity[target] += 1
             _insert_sequences(db, batch)
             report.splits[split] = n
             report.sequences += n
@@ -278,10 +273,10 @@ def _read_inters(db, dataset, paths, splits, resolve, report, encoding, max_bad_
                     continue
                 log.add(user, src, item_id, ts, rating, split)
     if log is not None:
-        return log.finish(report)
+        log.finish(report)
+        return
     report.users = len(users)
     report.interactions = sum(longest.values())
-    return list(popularity.items())
 
 
 def _insert_sequences(db: sqlite_utils.Database, batch: list[tuple]) -> None:

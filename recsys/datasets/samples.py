@@ -15,6 +15,7 @@ from itertools import groupby
 import sqlite_utils
 
 from ..errors import ConfigError, RecsysError
+from .streams import rebuild, sequence_rows
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Sample:
     user_id: str
     history: tuple[str, ...]  # namespaced item ids, oldest first
     target: str
-
+    stream: str = ""  # samples of one stream are not independent (lastfm's windows): the bootstrap unit
 
 def eval_samples(db: sqlite_utils.Database, dataset: str, split: str = "test",
                  max_history: int | None = 50) -> Iterator[Sample]:
@@ -34,12 +35,11 @@ def eval_samples(db: sqlite_utils.Database, dataset: str, split: str = "test",
         raise RecsysError(f"unknown dataset {dataset!r}")
     cut = (lambda h: tuple(h[-max_history:])) if max_history else tuple
     if db.execute("SELECT 1 FROM sequences WHERE dataset = ? LIMIT 1", [dataset]).fetchone():
-        for user, history, target in db.execute(
-                "SELECT user_id, history, target FROM sequences WHERE dataset = ? AND split = ? ORDER BY row",
-                [dataset, split]):
-            history = json.loads(history)
+        rows = sequence_rows(db, dataset, [split])
+        _, stream_of = rebuild(rows)
+        for (user, history, target), stream in zip(rows, stream_of):
             if history:
-                yield Sample(user, cut(history), target)
+                yield Sample(user, cut(history), target, f"{split}-stream-{stream}")
         return
     labelled = db.execute("SELECT 1 FROM interactions WHERE dataset = ? AND split IS NOT NULL LIMIT 1",
                           [dataset]).fetchone() is not None
@@ -52,11 +52,11 @@ def eval_samples(db: sqlite_utils.Database, dataset: str, split: str = "test",
         if labelled:
             for i, (_, item, s) in enumerate(seq):
                 if s == split and i > 0:
-                    yield Sample(user, cut([r[1] for r in seq[:i]]), item)
+                    yield Sample(user, cut([r[1] for r in seq[:i]]), item, user)
         else:
             end = len(seq) - (1 if split == "test" else 2)
             if end >= 1:
-                yield Sample(user, cut([r[1] for r in seq[:end]]), seq[end][1])
+                yield Sample(user, cut([r[1] for r in seq[:end]]), seq[end][1], user)
 
 
 def candidate_lists(db: sqlite_utils.Database, dataset: str, name: str = "default") -> dict[str, list[str]]:

@@ -154,7 +154,7 @@ def test_valid_logs_round_trip(rows):
         report = import_table(db, "v", items=d / "i.csv", interactions=d / "r.csv")
         users = {u for u, _, _ in rows}
         assert (report.items, report.users, report.interactions) == (8, len(users), len(rows))
-        expected = {u: sorted((t, i) for uu, i, t in rows if uu == u) for u in users}
+        expected = {u: sorted(((t, i) for uu, i, t in rows if uu == u), key=lambda r: r[0]) for u in users}  # ties: file order
         for u in users:
             got = [r[0] for r in db.execute("SELECT item_id FROM interactions WHERE user_id = ? ORDER BY rowid",
                                             [str(u)])]

@@ -42,8 +42,8 @@ def test_popularity_never_counts_test_targets(db, seq_files):
     items, inter = seq_files
     import_recbole(db, "x", items=items, inter=inter)
     pop = dict(db.execute("SELECT source_id, popularity FROM items").fetchall())
-    # histories: 1 | 3 | 1 2 | 1 2 3 | 3 1  ; train/valid targets: 2, 1, 3 ; test targets 4, 2 never
-    assert pop == {"1": 5.0, "2": 3.0, "3": 4.0, "4": 0.0}
+    # train + valid rows merged per user: u1 1 2 3, u2 3 1 (each event once); the test rows never count
+    assert pop == {"1": 2.0, "2": 1.0, "3": 2.0, "4": 0.0}
 
 
 def test_text_field_option_and_default(db, seq_files):
