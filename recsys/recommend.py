@@ -1,4 +1,7 @@
-"""One request, as the pipeline reads: validate → retrieve → score → fuse → explain.
+"""One request, as the pipeline reads: validate → retrieve → prior → similarity → LM → fuse → explain → filter.
+
+The stages are `recsys.stages` (and `recsys.prior`, `recsys.filters`), the same functions every evaluation
+method calls, so what is evaluated is what is served; this module loads what they read and handles failures.
 
 `Models` holds what is expensive (the LM backend, the embedder) once per process; a `Catalog` is opened per
 thread or request. Both the CLI and the app call `recommend()` and get the same `Result`.
@@ -15,14 +18,15 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import filters
+from . import filters, stages
 from . import fuse as F
 from .catalog import Catalog, Item
 from .config import ScoringConfig
-from .embed import Embedder, history_vector, semantic_search
+from .embed import Embedder, history_vector
 from .errors import ConfigError, EmptyCandidatesError, ModelLoadError, RecsysError
 from .lm import TransformersBackend, cache_key
 from .models import load_sentence_model, pick_device
+from .prior import Popularity, popularity
 from .scoring import PairScorer
 from .text import template_for
 from .types import PRIOR, SIMILARITY, Contribution, Query, Recommendation, Result, history_key
@@ -140,14 +144,16 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
             notes.append("only one candidate: it is returned without anything to rank it against")
 
         lm_history = history[-cfg.max_history:] if cfg.uses_lm else []
-        emphasis = np.array([query.emphasis.get(i.id, 1.0) for i in lm_history])
-        w_lm = F.history_weights(len(lm_history), cfg.gamma, emphasis)
-        w_all = F.history_weights(len(history), cfg.gamma, np.array([query.emphasis.get(i.id, 1.0) for i in history]))
+        w_lm = _weights(lm_history, cfg, query)
+        w_all = _weights(history, cfg, query)
 
         with timer("embed"):
             similarity = _similarity(catalog, models, cfg, history, w_all, candidates, down) if history else None
-        total, n_items = _popularity_total(catalog, dataset) if dataset else (0.0, len(candidates))
-        prior = F.log_prior(_counts([c.popularity for c in candidates]), total, n_items)
+        if dataset:
+            prior = popularity(catalog, dataset).log_prior([c.id for c in candidates])
+        else:  # candidates named without a history: their own counts, smoothed over themselves
+            prior = Popularity.from_counts([c.id for c in candidates], {c.id: c.popularity for c in candidates},
+                                           "the candidates").log_prior([c.id for c in candidates])
 
         s = np.zeros((0, len(candidates)))
         model_used, computed = "", 0
@@ -164,9 +170,8 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
             notes.append("empty history: ranked by the popularity prior alone")
 
         with timer("fuse"):
-            fused = F.fuse(s, w_lm, cfg.fusion, alpha=cfg.alpha, prior=prior, beta=cfg.beta if history else 1.0,
-                           similarity=similarity, lam=cfg.lam, standardize=cfg.standardize)
-            ranked = sorted(range(len(candidates)), key=lambda j: (-fused.scores[j], candidates[j].id))
+            fused = stages.fuse(cfg if history else cfg.with_(beta=1.0), s, w_lm, prior, similarity)
+            ranked = stages.rank(fused.scores, [c.id for c in candidates])
             kept = filters.apply([candidates[j] for j in ranked], query.top, safety)
             order = [ranked[p] for p in kept.shown]
             notes.extend(filters.notes(kept, query.top))
@@ -194,7 +199,6 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
 
 
 LANGUAGE_MODEL, EMBEDDING_MODEL = "language model", "embedding model"
-MAX_COUNT = 1e15  # popularity is a count: larger values (inf, 1e308) are clamped so that sums stay finite
 
 
 def _check(query: Query) -> None:
@@ -211,17 +215,9 @@ def _check(query: Query) -> None:
             raise ConfigError(f"{name} must be a finite number, not {value!r}")
 
 
-def _counts(values) -> np.ndarray:
-    """Popularity counts as finite numbers in [0, MAX_COUNT] (NaN, negative: 0)."""
-    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=MAX_COUNT, neginf=0.0).clip(0, MAX_COUNT)
-
-
-def _popularity_total(catalog: Catalog, dataset: str) -> tuple[float, int]:
-    """(sum of the clamped counts, number of items): finite whatever the stored values (NaN is stored as NULL)."""
-    total, n = catalog.db.execute(
-        "SELECT total(min(max(coalesce(popularity, 0), 0), ?)), count(*) FROM items WHERE dataset = ?",
-        [MAX_COUNT, dataset]).fetchone()
-    return float(total), int(n)
+def _weights(items: list[Item], cfg: ScoringConfig, query: Query) -> np.ndarray:
+    """w_i of these history items: recency decay times the person's emphasis."""
+    return F.history_weights(len(items), cfg.gamma, np.array([query.emphasis.get(i.id, 1.0) for i in items]))
 
 
 def out_of_memory(e: BaseException) -> bool:
@@ -278,7 +274,7 @@ def _dataset_of(history: list[Item], query: Query) -> str | None:
 
 
 def _candidates(catalog, models, query, history, dataset, notes, down: _Down) -> list[Item]:
-    banned = {i.id for i in history} | set(query.exclude)
+    banned = set(query.exclude) | (set() if query.keep_history else {i.id for i in history})
     cfg = query.config
     if query.candidates is not None:
         ids = list(dict.fromkeys(query.candidates))
@@ -291,7 +287,7 @@ def _candidates(catalog, models, query, history, dataset, notes, down: _Down) ->
         return kept
     if not dataset:
         raise RecsysError("an empty history needs a dataset (or candidate ids) to recommend from")
-    chosen: list[str] = []
+    ids, matrix, query_vec = [], np.zeros((0, 0)), np.zeros(0)
     if history:
         try:
             ids, matrix = models.embedder(cfg.embedder).dataset_matrix(catalog, dataset)
@@ -299,13 +295,8 @@ def _candidates(catalog, models, query, history, dataset, notes, down: _Down) ->
             down.check(EMBEDDING_MODEL, e)
         else:
             index = {item_id: k for k, item_id in enumerate(ids)}
-            hist_vecs = matrix[[index[i.id] for i in history]]
-            w = F.history_weights(len(history), cfg.gamma, np.array([query.emphasis.get(i.id, 1.0) for i in history]))
-            exclude = [index[i] for i in banned if i in index]
-            chosen = [ids[k] for k in semantic_search(history_vector(hist_vecs, w), matrix, cfg.n_candidates, exclude)]
-    retrieved = history and EMBEDDING_MODEL not in down.parts
-    chosen += catalog.top_popular(dataset, cfg.n_popular if retrieved else cfg.n_candidates,
-                                  exclude=banned | set(chosen))
+            query_vec = history_vector(matrix[[index[i.id] for i in history]], _weights(history, cfg, query))
+    chosen = stages.retrieve(query_vec, ids, matrix, popularity(catalog, dataset), cfg.n_candidates, cfg.n_popular, banned)
     found = catalog.get_items(chosen)
     return [found[i] for i in chosen]
 
@@ -318,8 +309,7 @@ def _similarity(catalog, models, cfg, history, w, candidates, down: _Down) -> np
     except Exception as e:
         down.check(EMBEDDING_MODEL, e)
         return None
-    h = history_vector(vecs[: len(history)], w)
-    return vecs[len(history):] @ h
+    return stages.similarity(vecs[:len(history)], w, vecs[len(history):])
 
 
 def _lm_scores(catalog, models, cfg, lm_history, candidates, dataset) -> tuple[np.ndarray, int]:
@@ -328,7 +318,7 @@ def _lm_scores(catalog, models, cfg, lm_history, candidates, dataset) -> tuple[n
     scorer = models.pair_scorer(catalog, cfg)
     ell, neutral = scorer.matrix(template, [i.lm_text() for i in lm_history], [c.lm_text() for c in candidates],
                                  neutral=cfg.calibration == "pmi")
-    return F.normalise(F.calibrate(ell, neutral, cfg.calibration)), scorer.computed
+    return stages.lm_scores(ell, neutral, cfg.calibration), scorer.computed
 
 
 def _contributions(parts: np.ndarray, history: list[Item], lm_history: list[Item]) -> tuple[Contribution, ...]:

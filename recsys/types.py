@@ -25,6 +25,7 @@ class Query:
     exclude: tuple[str, ...] = ()  # never recommend these (e.g. disliked items)
     dataset: str | None = None  # where to retrieve from when the history is empty
     safety: SafetyConfig | None = None  # blocklist and per-creator cap; None: the deployment's ($RECSYS_SAFETY)
+    keep_history: bool = False  # rank given candidates that are in the history too (as an evaluation does)
 
 
 @dataclass(frozen=True)

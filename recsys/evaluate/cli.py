@@ -11,7 +11,7 @@ from ..commands.recommend import add_scoring_options, config_from_args
 from ..config import DEFAULT_DB
 from ..errors import ConfigError
 from .methods import DEFAULT_METHODS, GROUPS
-from .protocols import PROTOCOLS
+from .protocols import MISSING_TARGET, NEGATIVES, PROTOCOLS
 
 
 def register(sub) -> None:
@@ -33,6 +33,13 @@ def register(sub) -> None:
     p.add_argument("--split", choices=["test", "valid"], default="test",
                    help="evaluate on the test targets, or on the validation targets (for tuning)")
     p.add_argument("--n-negatives", type=int, default=19, help="negatives per user (default %(default)s)")
+    p.add_argument("--negatives", choices=NEGATIVES, default="llmrank",
+                   help="llmrank: drawn uniformly from all items but the target, as the published LLMRank-20 "
+                        "figures; unseen: only items outside the user's sequence (default %(default)s)")
+    p.add_argument("--missing-target", choices=MISSING_TARGET, default="miss",
+                   help="a candidate list that lacks the user's target: the user counts as a miss, or the target "
+                        "is put in (inject: only for LLMRank's own files, which expect it); the report counts "
+                        "such users either way (default %(default)s)")
     p.add_argument("--n-popular", type=int, default=None, help="popular items added to the retrieved pool (full)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples")
     p.add_argument("--tuned", default="", help="what was tuned and on which data (written into the report)")
@@ -96,10 +103,11 @@ def run(args) -> int:
                     seed=args.seed, split=args.split, limit_users=args.limit_users,
                     sample_users=args.sample_users, candidates=args.candidates,
                     candidate_set=args.candidate_set, item2index=args.item2index, n_negatives=args.n_negatives,
+                    negatives=args.negatives, missing_target=args.missing_target,
                     config=config, n_boot=args.bootstrap, tuned=tuned)
     from ..recommend import Models
 
-    models = Models(device=args.device, backend=args.backend)
+    models = Models(device=args.device, backend=args.backend, precision=args.precision)
     if args.grid:
         return _tune(catalog, spec, args, models)
     result = run_evaluation(catalog, spec, models, show_progress=not args.quiet)

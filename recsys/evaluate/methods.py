@@ -3,8 +3,9 @@
 Every method reads one user's `Context` and returns a score per candidate (higher is better). The context computes
 each ingredient at most once per user — above all the ℓ matrix, through the same `PairScorer` pair cache the
 product uses — so all LM variants (raw/PMI × product/mixture, ± prior, ± embedding term) cost one LM pass.
-The fusion is `recsys.fuse.fuse`, the prior `fuse.log_prior`, the similarity the recency-weighted history vector
-of the product's `Embedder`: `fused` with the default `ScoringConfig` is what `recommend()` computes.
+Every ingredient comes from the stage functions `recommend()` calls (`recsys.stages`, `recsys.prior`): `fused`
+ranks a user's candidates exactly as `recommend(..., candidates=…, keep_history=True)` does with the same settings.
+The prior of a run counts only what precedes its split's targets (`prior.popularity(…, split)`).
 
 Naming: `lm-{raw|pmi}-{product|mixture}[+pop][+embed]`; `lm`, `lm+pop`, `lm+embed` and `fused` are the same
 with the run's calibration and fusion (the `ScoringConfig` defaults unless overridden). Groups: `baselines`,
@@ -25,9 +26,11 @@ from functools import cached_property
 import numpy as np
 
 from .. import fuse as F
+from .. import stages
 from ..catalog import Catalog, Item
 from ..config import ScoringConfig
-from ..embed import history_vector, semantic_search
+from ..embed import history_vector
+from ..prior import popularity
 from ..errors import ConfigError
 from ..text import template_for
 from .protocols import user_rng
@@ -37,16 +40,14 @@ class Env:
     """What every user of one run shares: the dataset's items, their vectors, the prior and the models."""
 
     def __init__(self, catalog: Catalog, dataset: str, config: ScoringConfig, models, seed: int = 0,
-                 ell_memo: dict | None = None):
+                 ell_memo: dict | None = None, split: str = "test"):
         self.catalog, self.dataset, self.config, self.models, self.seed = catalog, dataset, config, models, seed
         self.ell_memo = ell_memo  # shared by the runs of a grid search: ℓ rows in memory, no SQLite lookups
         self.items: list[Item] = catalog.dataset_items(dataset)
         self.index = {item.id: k for k, item in enumerate(self.items)}
         self.domain = catalog.dataset(dataset).domain
-        total, n = catalog.popularity_total(dataset)
-        self.log_prior = F.log_prior(np.array([i.popularity for i in self.items]), total, n)  # (I,)
-        self.popularity = np.array([i.popularity for i in self.items])
-        self.popular_order = sorted(range(len(self.items)), key=lambda k: (-self.popularity[k], self.items[k].id))
+        self.popularity = popularity(catalog, dataset, split)
+        self.log_prior = self.popularity.log_prior([i.id for i in self.items])  # (I,)
         self.template = template_for(self.items[0].domain if self.items else self.domain, config.template)
         self._shared: dict = {"lm_pairs": 0}  # shared with the copies `Context.with_config` makes
 
@@ -118,7 +119,8 @@ class Context:
     @cached_property
     def similarity(self) -> np.ndarray:
         """cos(y, H): the candidate against the recency-weighted mean of all history vectors (LLMSeqSim)."""
-        return self.env.vectors[self.candidates] @ self.history_vector
+        w = F.history_weights(len(self.history), self.env.config.gamma)
+        return stages.similarity(self.env.vectors[self.history], w, self.env.vectors[self.candidates])
 
     @cached_property
     def bm25(self) -> np.ndarray:
@@ -169,7 +171,7 @@ class Context:
     def s(self, calibration: str) -> np.ndarray:
         """s_ij: calibrated ℓ, normalised over the candidates per history item."""
         ell, neutral = self.ell
-        return F.normalise(F.calibrate(ell, neutral, calibration))
+        return stages.lm_scores(ell, neutral, calibration)
 
     def fused(self, calibration: str | None, fusion: str | None, prior: bool, embed: bool) -> np.ndarray:
         """The engine's fusion with the run's weights; the LM term is left out when calibration is None."""
@@ -178,26 +180,18 @@ class Context:
             s, w = np.zeros((0, len(self.candidates))), np.zeros(0)
         else:
             s, w = self.s(calibration), F.history_weights(len(self.lm_history), cfg.gamma)
-        return F.fuse(s, w, fusion or cfg.fusion, alpha=cfg.alpha if calibration else 0.0,
-                      prior=self.prior if prior else None, beta=cfg.beta if prior else 0.0,
-                      similarity=self.similarity if embed else None, lam=cfg.lam if embed else 0.0,
-                      standardize=cfg.standardize).scores
+        return stages.fuse(cfg, s, w, self.prior if prior else None, self.similarity if embed else None,
+                           fusion).scores
 
     def retrieval_pool(self, n_candidates: int, n_popular: int) -> np.ndarray:
         """Positions (into `candidates`) of the engine's retrieval: the items nearest to the history, then the
         most popular of the rest (popularity, then id, as `Catalog.top_popular` orders them)."""
         env = self.env
-        near = semantic_search(self.history_vector, env.vectors[self.candidates], n_candidates)
-        position = {int(k): p for p, k in enumerate(self.candidates)}
-        taken = set(near.tolist())
-        popular = []
-        for k in env.popular_order:
-            p = position.get(int(k))
-            if p is not None and p not in taken:
-                popular.append(p)
-                if len(popular) == n_popular:
-                    break
-        return np.r_[near, popular].astype(np.int64)
+        ids = [env.items[k].id for k in self.candidates]
+        chosen = stages.retrieve(self.history_vector, ids, env.vectors[self.candidates], env.popularity,
+                                 n_candidates, n_popular, within=set(ids))
+        position = {i: p for p, i in enumerate(ids)}
+        return np.array([position[i] for i in chosen], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -215,7 +209,7 @@ def _random(ctx: Context) -> np.ndarray:
 
 BASELINES: dict[str, Method] = {m.name: m for m in (
     Method("random", "uniformly random scores (seeded per user)", _random),
-    Method("pop", "popularity prior log π(y): interactions before the test targets", lambda c: c.prior.copy()),
+    Method("pop", "popularity prior log π(y): interactions before the split's targets", lambda c: c.prior.copy()),
     Method("bm25", "BM25 of the candidate's text against the history's texts (all history items)",
            lambda c: c.bm25),
     Method("embed", "cosine to the recency-weighted mean history embedding (LLMSeqSim)",

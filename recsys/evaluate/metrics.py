@@ -65,24 +65,36 @@ def per_user(ranks: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean, resampling users with replacement (same seed, same interval)."""
+def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                 groups: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean, resampling users with replacement (same seed, same interval).
+
+    With `groups` (one label per user) whole groups are resampled: samples that are windows of one stream (lastfm's
+    test rows) are not independent, and resampling them one by one would make the interval too narrow.
+    """
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0 or n_boot <= 0:  # n_boot 0: no interval (grid searches)
         return (float("nan"), float("nan"))
+    if groups is None:
+        sums, counts = v, np.ones_like(v)
+    else:
+        _, g = np.unique(np.asarray(groups), return_inverse=True)
+        sums, counts = np.bincount(g, weights=v), np.bincount(g).astype(np.float64)
     rng = np.random.default_rng(seed)
     means = np.empty(n_boot)
-    for start in range(0, n_boot, 200):  # (B, n) index blocks keep memory flat for large user counts
+    for start in range(0, n_boot, 200):  # (B, G) index blocks keep memory flat for large user counts
         b = min(200, n_boot - start)
-        means[start:start + b] = v[rng.integers(0, v.size, size=(b, v.size))].mean(axis=1)
+        pick = rng.integers(0, sums.size, size=(b, sums.size))
+        means[start:start + b] = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0,
+                      groups: np.ndarray | None = None) -> tuple[float, float, float]:
     """(mean of a − b, 95% interval) over the same users: whether one method beats another beyond noise."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    lo, hi = bootstrap_ci(d, n_boot, seed)
+    lo, hi = bootstrap_ci(d, n_boot, seed, groups=groups)
     return float(d.mean()) if d.size else float("nan"), lo, hi
 
 

@@ -49,18 +49,23 @@ class EvalSpec:
     candidate_set: str | None = None  # a candidate set imported into the database
     item2index: str | None = None  # UniSRec index map for a candidate file holding indices
     n_negatives: int = 19
+    negatives: str = "llmrank"  # how negatives are drawn: LLMRank's way (all items but the target) or "unseen"
+    missing_target: str = "miss"  # a candidate list without the target: a miss, or "inject" it (LLMRank files)
     config: ScoringConfig = field(default_factory=ScoringConfig)
     n_boot: int = 1000
     tuned: str = ""  # what was tuned, and on which data (never the targets reported here)
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("dataset", "protocol", "seed", "split", "limit_users", "sample_users", "candidates",
-                                           "candidate_set", "item2index", "n_negatives", "n_boot", "tuned")}
+                                           "candidate_set", "item2index", "n_negatives", "negatives", "missing_target",
+                                           "n_boot", "tuned")}
         return {**d, "methods": list(self.methods), "config": self.config.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "EvalSpec":
         d = dict(d)
+        d.setdefault("negatives", "unseen")  # what results written before the choice existed used
+        d.setdefault("missing_target", "inject")
         d["methods"] = tuple(d.get("methods") or DEFAULT_METHODS)
         d["config"] = ScoringConfig.from_dict(d.get("config") or {})
         return cls(**d)
@@ -152,7 +157,8 @@ class EvalResult:
         return markdown(self)
 
 
-def _comparisons(methods: dict[str, MethodResult], n_boot: int, seed: int) -> dict[str, dict]:
+def _comparisons(methods: dict[str, MethodResult], n_boot: int, seed: int,
+                 groups: np.ndarray | None = None) -> dict[str, dict]:
     """Paired bootstrap differences (points) of NDCG@10, HR@10 and MRR on the same users: each LM method against
     `pop` and against every embeddings + prior method in the run (`embed+pop`, `embed+pop/...` tuned ones),
     `embed+pop` against `pop`, and `fused` against `embed`."""
@@ -166,17 +172,18 @@ def _comparisons(methods: dict[str, MethodResult], n_boot: int, seed: int) -> di
     for a, b in pairs:
         if a in methods and b in methods and a != b:
             pa, pb = M.per_user(methods[a].ranks), M.per_user(methods[b].ranks)
-            out[f"{a} - {b}"] = {k: [_r(100 * v) for v in M.paired_difference(pa[k], pb[k], n_boot, seed)]
+            out[f"{a} - {b}"] = {k: [_r(100 * v) for v in M.paired_difference(pa[k], pb[k], n_boot, seed, groups)]
                                  for k in ("ndcg@10", "hr@10", "mrr")}
     return out
 
 
 def summarise(name: str, description: str, ranks: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-              n_boot: int, seed: int, seconds: float = 0.0) -> MethodResult:
-    """Means in percent with bootstrap intervals, plus ROC/PR over the pooled candidate scores."""
+              n_boot: int, seed: int, seconds: float = 0.0, groups: np.ndarray | None = None) -> MethodResult:
+    """Means in percent with bootstrap intervals (resampling `groups` where given), plus ROC/PR over the pooled
+    candidate scores."""
     per = M.per_user(ranks)
     values = {k: 100 * float(v.mean()) for k, v in per.items()}
-    ci = {k: tuple(100 * x for x in M.bootstrap_ci(per[k], n_boot, seed)) for k in (*M.RANK_METRICS,)}
+    ci = {k: tuple(100 * x for x in M.bootstrap_ci(per[k], n_boot, seed, groups=groups)) for k in M.RANK_METRICS}
     roc, pr = M.roc_curve(scores, labels), M.pr_curve(scores, labels)
     values["roc_auc"], values["pr_auc"] = roc.area, pr.area
     return MethodResult(name, description, values, ci, np.asarray(ranks, dtype=np.int64), M.thin(roc), M.thin(pr),
@@ -217,7 +224,8 @@ def score_cases(env: Env, methods, cases, full: bool, on_case: Callable[[], None
     pairs_before = env.lm_pairs
     for u, case in enumerate(cases):
         if full:
-            cand = np.array([k for k, item in enumerate(env.items) if item.id not in case.seen], dtype=np.int64)
+            cand = np.array([k for k, item in enumerate(env.items) if item.id not in case.seen or item.id == case.target],
+                            dtype=np.int64)
             ctx = Context(env, case.user_id, case.history, cand)
             target = int(np.flatnonzero(cand == env.index[case.target])[0])
             pool = ctx.retrieval_pool(cfg.n_candidates, cfg.n_popular)
@@ -226,7 +234,7 @@ def score_cases(env: Env, methods, cases, full: bool, on_case: Callable[[], None
             out.labels.append(pool == target)
         else:
             ctx = Context(env, case.user_id, case.history, env.idx(case.candidates))
-            target = case.target_index
+            target = case.target_index  # -1: the list lacks the target, a miss for every method
             out.labels.append(np.arange(len(case.candidates)) == target)
         for m in methods:
             t0 = time.perf_counter()
@@ -236,7 +244,7 @@ def score_cases(env: Env, methods, cases, full: bool, on_case: Callable[[], None
             else:
                 s = m.score(ctx)
             out.seconds[m.name] += time.perf_counter() - t0
-            out.ranks[m.name][u] = M.target_rank(s, target)
+            out.ranks[m.name][u] = M.target_rank(s, target) if target >= 0 else len(s) + 1
             out.scores[m.name].append(s[pool] if full else s)
         if on_case:
             on_case()
@@ -254,7 +262,7 @@ def run_evaluation(catalog: Catalog, spec: EvalSpec, models=None, progress: Prog
     models = models or default_models()
     eval_set = eval_set or build_eval_set(catalog, spec)
     methods = resolve(spec.methods, spec.config)
-    env = Env(catalog, spec.dataset, spec.config, models, seed=spec.seed, ell_memo=ell_memo)
+    env = Env(catalog, spec.dataset, spec.config, models, seed=spec.seed, ell_memo=ell_memo, split=spec.split)
     if not env.items:
         raise RecsysError(f"dataset {spec.dataset!r} has no items")
     n = len(eval_set.cases)
@@ -275,7 +283,8 @@ def run_evaluation(catalog: Catalog, spec: EvalSpec, models=None, progress: Prog
 def build_eval_set(catalog: Catalog, spec: EvalSpec) -> EvalSet:
     return build(catalog.db, spec.dataset, spec.protocol, seed=spec.seed, split=spec.split,
                  candidates=spec.candidates, candidate_set=spec.candidate_set, item2index=spec.item2index,
-                 limit_users=spec.limit_users, sample_users=spec.sample_users, n_negatives=spec.n_negatives)
+                 limit_users=spec.limit_users, sample_users=spec.sample_users, n_negatives=spec.n_negatives,
+                 negatives=spec.negatives, missing_target=spec.missing_target)
 
 
 def summarise_run(spec: EvalSpec, eval_set: EvalSet, env: Env, methods, scored: CaseScores, started: float,
@@ -285,9 +294,10 @@ def summarise_run(spec: EvalSpec, eval_set: EvalSet, env: Env, methods, scored: 
     n = len(scored.user_ids)
     full = eval_set.protocol == "full"
     y = np.concatenate(scored.labels) if scored.labels else np.zeros(0, dtype=bool)
+    groups = np.array(eval_set.groups)
     results = {m.name: summarise(m.name, m.description, scored.ranks[m.name],
                                  np.concatenate(scored.scores[m.name]) if n else np.zeros(0), y, spec.n_boot,
-                                 spec.seed, scored.seconds[m.name]) for m in methods}
+                                 spec.seed, scored.seconds[m.name], groups) for m in methods}
     notes = list(eval_set.notes)
     if full:
         notes.append(f"retrieval (top {cfg.n_candidates} by embedding + {cfg.n_popular} popular) holds the target "
@@ -302,13 +312,15 @@ def summarise_run(spec: EvalSpec, eval_set: EvalSet, env: Env, methods, scored: 
         "aliases": aliases(cfg),
         "model_cache_key": models.lm_cache_key(cfg.model) if any(m.uses_lm for m in methods) else None,
         "tuned": spec.tuned or "nothing in this run: ScoringConfig defaults",
-        "bootstrap": {"resamples": spec.n_boot, "seed": spec.seed, "level": 0.95},
+        "bootstrap": {"resamples": spec.n_boot, "seed": spec.seed, "level": 0.95,
+                      "unit": "stream" if len(set(groups)) < n else "user"},
     }
     timings = {"total_s": round(time.perf_counter() - started, 2), "setup_s": round(setup_s, 2),
                "lm_pairs_computed": scored.lm_pairs,
                "per_user_s": round((time.perf_counter() - started - setup_s) / max(n, 1), 4)}
     return EvalResult(spec=spec, protocol=eval_set.describe(), user_ids=list(scored.user_ids),
-                      methods=results, comparisons=_comparisons(results, spec.n_boot, spec.seed), settings=settings,
+                      methods=results, comparisons=_comparisons(results, spec.n_boot, spec.seed, groups),
+                      settings=settings,
                       timings=timings, notes=notes,
                       created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 

@@ -16,7 +16,7 @@ from recsys.types import Query
 
 def _scores_by_recommend(catalog, models, case, cfg):
     result = recommend(catalog, Query(history=case.history, candidates=case.candidates, top=len(case.candidates),
-                                      config=cfg), models)
+                                      config=cfg, keep_history=True), models)
     by_id = {r.item.id: r.score for r in result.recommendations}
     return np.array([by_id[c] for c in case.candidates])
 
@@ -24,13 +24,15 @@ def _scores_by_recommend(catalog, models, case, cfg):
 @pytest.mark.parametrize("cfg", [ScoringConfig(), ScoringConfig(fusion="mixture", calibration="raw", beta=0.5, lam=2.0),
                                  ScoringConfig(standardize=False, max_history=3, gamma=0.5)])
 def test_fused_is_what_recommend_computes(log_catalog, fake_models, cfg):
-    es = build(log_catalog.db, "toy", seed=0, limit_users=5)
+    es = build(log_catalog.db, "toy", seed=0, limit_users=8)
+    assert any(set(c.candidates) & set(c.history) for c in es.cases)  # LLMRank negatives: history items too
     env = Env(log_catalog, "toy", cfg, fake_models)
     fused = resolve("fused", cfg)[0]
     for case in es.cases:
         ctx = Context(env, case.user_id, case.history, env.idx(case.candidates))
-        np.testing.assert_allclose(fused.score(ctx), _scores_by_recommend(log_catalog, fake_models, case, cfg),
-                                   rtol=1e-9, atol=1e-9)
+        evaluated, served = fused.score(ctx), _scores_by_recommend(log_catalog, fake_models, case, cfg)
+        np.testing.assert_allclose(evaluated, served, rtol=1e-9, atol=1e-9)
+        assert (np.argsort(-evaluated, kind="stable") == np.argsort(-served, kind="stable")).all()
 
 
 def test_every_method_gives_one_finite_score_per_candidate(log_catalog, seq_catalog, fake_models):

@@ -53,13 +53,26 @@ def test_pr_auc_is_average_precision():
     assert curve.area == pytest.approx(1 / 3)
 
 
-def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
-    rng = np.random.default_rng(0)
-    v = rng.random(300)
-    lo, hi = M.bootstrap_ci(v, 500, seed=3)
-    assert lo < v.mean() < hi and hi - lo < 0.15
-    assert M.bootstrap_ci(v, 500, seed=3) == (lo, hi)
+def test_bootstrap_interval_has_the_width_of_the_standard_error_and_is_seeded():
+    v = np.random.default_rng(0).random(300)
+    lo, hi = M.bootstrap_ci(v, 2000, seed=3)
+    expected = 2 * 1.96 * v.std() / np.sqrt(v.size)  # the normal interval of the mean
+    assert hi - lo == pytest.approx(expected, rel=0.15)
+    assert abs((lo + hi) / 2 - v.mean()) < 0.1 * expected
+    assert M.bootstrap_ci(v, 2000, seed=3) == (lo, hi)
     assert M.bootstrap_ci(np.full(10, 0.4), 200) == pytest.approx((0.4, 0.4))
+
+
+def test_grouped_bootstrap_resamples_whole_streams():
+    """30 streams of 10 identical windows carry the information of 30 samples, not 300: the interval says so."""
+    streams = np.random.default_rng(4).random(30)
+    v, groups = np.repeat(streams, 10), np.repeat(np.arange(30), 10)
+    naive = np.subtract(*M.bootstrap_ci(v, 2000, seed=1)[::-1])
+    grouped = np.subtract(*M.bootstrap_ci(v, 2000, seed=1, groups=groups)[::-1])
+    per_stream = np.subtract(*M.bootstrap_ci(streams, 2000, seed=1)[::-1])
+    assert grouped == pytest.approx(per_stream, rel=0.15) and grouped > 2.5 * naive
+    _, lo, hi = M.paired_difference(v, np.zeros_like(v), 2000, seed=1, groups=groups)
+    assert hi - lo == pytest.approx(grouped, rel=0.15)
 
 
 def test_paired_difference_of_identical_methods_is_zero_and_a_clear_gain_excludes_zero():
