@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from recsys import charts
+from recsys import charts, explain
 from recsys.catalog import example_histories
-from recsys.types import PRIOR, SIMILARITY, Query
+from recsys.types import LM, PRIOR, SIMILARITY, Query
 from recsys.ui import loaders, state, widgets
 from recsys.ui.safe import csv_text, md
 from recsys.ui.share import parse_params, to_params
@@ -86,11 +86,12 @@ def emphasise(item_id: str) -> None:
 
 def use_history(ids: list[str]) -> None:
     ss[state.HISTORY], ss[state.EMPHASIS], ss[state.EXCLUDE] = list(ids), None, []
-    ss[state.RUN] = True
+    request_run()
 
 
 def request_run() -> None:
     ss[state.RUN] = True
+    ss.pop(state.FEEDBACK, None)  # a new list, not a re-rank after feedback
 
 
 def feedback(item_id: str, value: str) -> None:
@@ -105,6 +106,7 @@ def feedback(item_id: str, value: str) -> None:
         loaders.store().add_feedback(session_id, item_id, value, settings_of(inputs), result.model)
     title = catalog.get_items([item_id]).get(item_id)
     name = title.title if title else item_id
+    ss[state.FEEDBACK] = (result, item_id if value == "like" else None, item_id if value != "like" else None)
     if value == "like":
         add(item_id)
         ss[state.NOTICES] = ss.get(state.NOTICES, []) + [("like", f"Added “{name}” to the history and re-ranked.")]
@@ -251,13 +253,19 @@ with right:
                 f" (the rest from the cache)", help=f"Stages: {stages}.")
     for note in result.notes:
         st.info(md(note), icon=":material/info:")
+    feedback_event = ss.get(state.FEEDBACK)
+    if feedback_event and feedback_event[0] is not result:
+        before, liked, disliked = feedback_event
+        changes = explain.feedback_changes(before, result, liked, disliked, name=lambda t: f"*{md(t, 80)}*")
+        st.success("**What your feedback changed:** " + " ".join(changes), icon=":material/published_with_changes:")
 
     list_tab, heat_tab, weight_tab, table_tab, export_tab = st.tabs(
         ["Ranked list", "Heatmap", "History weights", "Table", "Export & share"])
     for rec in result.recommendations:
         with list_tab, st.container(border=True):
             text, score, buttons = st.columns([5.5, 1.6, 1.9], vertical_alignment="center")
-            text.markdown(f"**{rec.rank}. {md(rec.item.title, 120)}**  \n{widgets.item_caption(rec.item)}")
+            text.markdown(f"**{rec.rank}. {md(rec.item.title, 120)}**  \n{widgets.item_caption(rec.item)}  \n"
+                          + explain.sentence(rec, result.degraded, name=lambda t: f"*{md(t, 80)}*"))
             share = charts.lm_share(rec.contributions)
             score.markdown(f"**{rec.score:+.3f}**  \nLM {share:.0%}")
             with buttons:
@@ -269,20 +277,20 @@ with right:
                               help="Dislike: never recommend it again, and re-rank")
             with st.expander("Why: contributions to the score", expanded=rec.rank == 1):
                 if rec.rank == 1:
-                    st.caption("Each bar is one part of the score; they add up to it. LM % is the language "
-                               "model's share: Σ|liked-item parts| / Σ|all parts|. Hover for exact values.")
-                widgets.chart(charts.waterfall(result, rec.rank), key=f"rec_wf_{rec.rank}",
-                              name=f"waterfall-{rec.rank}")
+                    st.caption("A bar per liked item, split into what the language model and the similarity of "
+                               "content gave, and the popularity prior; all add up to the score. LM % is the "
+                               "language model's share: Σ|LM parts| / Σ|all parts|. Hover for exact values.")
+                widgets.chart(charts.contribution_bars(result, rec.rank), key=f"rec_wf_{rec.rank}",
+                              name=f"contributions-{rec.rank}")
 
     with heat_tab:
         fig = charts.heatmap(result)
         if fig is None:
-            st.info("No language-model scores in this list (the LM is off or unavailable), so there is no "
-                    "history × recommendation matrix to show.")
+            st.info("An empty history: every score is the popularity prior, so no liked item drives anything.")
         else:
             widgets.chart(fig, key="rec_heatmap", name="heatmap")
-            st.caption("s_ij = log p(recommendation j | liked item i), normalised over all candidates: how "
-                       "strongly each liked item points to each recommendation. Hover for exact values.")
+            st.caption("Each cell is one liked item's part of one recommendation's score (language model + "
+                       "similarity): blue pushed it up, red down. Hover for the split and exact values.")
     with weight_tab:
         widgets.chart(charts.weights_bar(result), key="rec_weights", name="history-weights")
     by_id = {i.id: f"{k + 1}. {i.title}" for k, i in enumerate(result.history)}
@@ -291,8 +299,10 @@ with right:
         row = {"rank": rec.rank, "item_id": rec.item.id, "title": rec.item.title, "score": rec.score,
                "lm_share": charts.lm_share(rec.contributions)}
         for c in rec.contributions:
-            name = {PRIOR: "prior", SIMILARITY: "similarity"}.get(c.name, by_id.get(c.name[len("history:"):], c.name))
+            name = "prior" if c.name == PRIOR else by_id.get(c.name[len("history:"):], c.name)
             row[name] = c.value
+            if c.terms:
+                row[f"{name} (LM)"], row[f"{name} (similarity)"] = c.term(LM), c.term(SIMILARITY)
         rows.append(row)
     frame = pd.DataFrame(rows)
     with table_tab:
@@ -309,12 +319,12 @@ with right:
                           file_name="recommendations.csv", mime="text/csv", width="stretch", key="rec_csv")
         st.markdown("**A chart**")
         figures = {"Heatmap": ("heatmap", charts.heatmap), "History weights": ("history-weights", charts.weights_bar)}
-        options = [*(k for k in figures if k != "Heatmap" or result.conditional),
-                   *(f"Waterfall #{r.rank}" for r in result.recommendations)]
+        options = [*(k for k in figures if k != "Heatmap" or result.history),
+                   *(f"Contributions #{r.rank}" for r in result.recommendations)]
         choice = st.selectbox("Chart", options, key="rec_export_fig")
-        if choice.startswith("Waterfall"):
+        if choice.startswith("Contributions"):
             k = int(choice.split("#")[1])
-            fig, name = charts.waterfall(result, k), f"waterfall-{k}"
+            fig, name = charts.contribution_bars(result, k), f"contributions-{k}"
         else:
             name, build = figures[choice]
             fig = build(result)

@@ -1,9 +1,9 @@
 """Plotly figures of a `Result`: what the app draws and exports, built from the same numbers `recommend --json`
 prints. No Streamlit here.
 
-- `waterfall(result, rank)`: one recommendation's score as the sum of its parts (each history item, the prior,
-  the similarity term), ending in a total bar equal to the score.
-- `heatmap(result)`: history items × recommendations of the per-item normalised conditional s_ij.
+- `contribution_bars(result, rank)`: one recommendation's score as its parts: a bar per liked item, stacked by
+  term (language model, similarity), and the prior; they add up to the score.
+- `heatmap(result)`: liked items × recommendations of each item's total part.
 - `weights_bar(result)`: the history weights w_i.
 
 Catalog text is data: every label passes through `plain()`, which escapes the few HTML-like tags Plotly would
@@ -11,11 +11,9 @@ otherwise render, so a title shows literally. Hover boxes give the exact values.
 """
 from __future__ import annotations
 
-import math
-
 import plotly.graph_objects as go
 
-from .types import PRIOR, SIMILARITY, Result
+from .types import LM, PRIOR, SIMILARITY, Result, history_key
 
 POSITIVE, NEGATIVE, TOTAL = "#2e7d6b", "#c0504d", "#3b5b92"
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
@@ -39,48 +37,53 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
-def _part_label(name: str, label: str) -> str:
-    if name == PRIOR:
-        return "popularity prior"
-    if name == SIMILARITY:
-        return "similarity to history"
-    return label
+LM_COLOR, SIM_COLOR, PRIOR_COLOR = "#3b5b92", "#e08a2c", "#7a8793"
+TERM_NAMES = {LM: "language model", SIMILARITY: "similarity"}
 
 
-def waterfall(result: Result, rank: int) -> go.Figure:
-    """The score of recommendation `rank` (1-based) as a waterfall of its contributions and their total."""
-    rec = result.recommendations[rank - 1]
-    parts = list(rec.contributions)
-    names = [plain(_part_label(c.name, c.label), MAX_LABEL) for c in parts]
-    kinds = ["history item" if c.name.startswith("history:") else "term" for c in parts]
-    values = [c.value for c in parts]
-    # Labels must be unique on a category axis: two history items could share a title.
+def _unique(labels: list[str]) -> list[str]:
+    """Labels must be unique on a category axis: two history items can share a title."""
     seen: dict[str, int] = {}
-    for k, n in enumerate(names):
-        seen[n] = seen.get(n, 0) + 1
-        if seen[n] > 1:
-            names[k] = f"{n} ({seen[n]})"
-    x = [*names, "score"]
-    full = [plain(_part_label(c.name, c.label)) for c in parts] + [plain(rec.item.title)]
-    fig = go.Figure(go.Waterfall(
-        orientation="v",
-        measure=["relative"] * len(parts) + ["total"],
-        x=x,
-        y=[*values, rec.score],
-        text=[f"{v:+.3f}" for v in values] + [f"{rec.score:.3f}"],
-        textposition="outside",
-        customdata=[[f, k] for f, k in zip(full, kinds + ["sum of the parts"])],
-        hovertemplate="%{customdata[0]}<br>%{customdata[1]}: %{y:+.6f}<extra></extra>",
-        increasing=dict(marker=dict(color=POSITIVE)),
-        decreasing=dict(marker=dict(color=NEGATIVE)),
-        totals=dict(marker=dict(color=TOTAL)),
-        connector=dict(line=dict(color="#9aa5b1", width=1, dash="dot")),
-    ))
-    fig.update_yaxes(title_text="contribution to the score", zeroline=True, zerolinecolor="#9aa5b1",
-                     gridcolor="#eef1f4")
-    fig.update_xaxes(tickangle=-25 if len(x) > 4 else 0)
-    title = f"#{rec.rank} {plain(rec.item.title, 60)}: score {rec.score:+.3f}"
-    return _layout(fig, title, height=360)
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
+def contribution_bars(result: Result, rank: int) -> go.Figure:
+    """Recommendation `rank` (1-based): one horizontal bar per liked item, stacked by term (language model,
+    similarity), and the prior beside them; the bars add up to the score. Long titles are cut on the axis and
+    given whole on hover, so the chart reads the same with 1 or 20 liked items."""
+    rec = result.recommendations[rank - 1]
+    items = [c for c in rec.contributions if c.name != PRIOR]
+    prior = next((c for c in rec.contributions if c.name == PRIOR), None)
+    labels = _unique([f"{k + 1}. {plain(c.label, MAX_LABEL)}" for k, c in enumerate(items)])
+    prior_label = "popularity prior"
+    fig = go.Figure()
+    for term, color in ((LM, LM_COLOR), (SIMILARITY, SIM_COLOR)):
+        values = [c.term(term) for c in items]
+        fig.add_bar(
+            y=labels, x=values, orientation="h", name=TERM_NAMES[term], marker=dict(color=color),
+            customdata=[[plain(c.label), c.value] for c in items],
+            hovertemplate=(f"liked: %{{customdata[0]}}<br>{TERM_NAMES[term]}: %{{x:+.6f}}"
+                           "<br>this item's part: %{customdata[1]:+.6f}<extra></extra>"))
+    if prior is not None:
+        fig.add_bar(y=[prior_label], x=[prior.value], orientation="h", name="popularity prior",
+                    marker=dict(color=PRIOR_COLOR),
+                    hovertemplate="popularity prior (does not depend on the history): %{x:+.6f}<extra></extra>")
+    totals = [c.value for c in items] + ([prior.value] if prior is not None else [])
+    fig.add_scatter(y=labels + ([prior_label] if prior is not None else []), x=totals, mode="markers+text",
+                    marker=dict(symbol="line-ns-open", size=14, color="#1f2933"), name="part (sum)",
+                    text=[f"{v:+.2f}" for v in totals], textposition="middle right", textfont=dict(size=11),
+                    hovertemplate="part: %{x:+.6f}<extra></extra>")
+    fig.update_layout(barmode="relative", legend=dict(orientation="h", y=-0.12 if len(items) < 4 else -0.05,
+                                                      x=0, font=dict(size=12)))
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=12), automargin=True)
+    fig.update_xaxes(title=dict(text="contribution to the score", font=dict(size=13, color="#1f2933")),
+                     zeroline=True, zerolinecolor="#9aa5b1", gridcolor="#eef1f4")
+    title = f"#{rec.rank} {plain(rec.item.title, 60)}: score {rec.score:+.3f} = the sum of the parts"
+    return _layout(fig, title, height=150 + 30 * (len(items) + 1))
 
 
 def _axis_labels(titles: list[str], prefix: list[str]) -> list[str]:
@@ -88,28 +91,32 @@ def _axis_labels(titles: list[str], prefix: list[str]) -> list[str]:
 
 
 def heatmap(result: Result) -> go.Figure | None:
-    """History items (rows, oldest on top) × recommendations (columns, by rank) of s_ij; None without an LM."""
-    if not result.conditional:
+    """Liked items (rows, oldest on top) × recommendations (columns, by rank): each liked item's total part of
+    each score (language model + similarity). None for an empty history."""
+    if not result.history or not result.recommendations:
         return None
-    by_id = {i.id: i for i in result.history}
-    rows = [by_id[i] for i in result.conditional_history]
     recs = result.recommendations
-    weight = dict(zip((i.id for i in result.history), result.weights))
-    y = _axis_labels([r.title for r in rows], [f"{k + 1}. " for k in range(len(rows))])
+    parts = [{c.name: c for c in r.contributions} for r in recs]
+    keys = [history_key(i.id) for i in result.history]
+    y = _unique(_axis_labels([i.title for i in result.history], [f"{k + 1}. " for k in range(len(keys))]))
     x = _axis_labels([r.item.title for r in recs], [f"#{r.rank} " for r in recs])
-    z = [list(row) for row in result.conditional]
-    custom = [[[plain(h.title), plain(r.item.title), math.exp(v), weight.get(h.id, 0.0)]
-               for r, v in zip(recs, zrow)] for h, zrow in zip(rows, z)]
+    z = [[p[k].value if k in p else 0.0 for p in parts] for k in keys]
+    custom = [[[plain(h.title), plain(r.item.title), p[k].term(LM) if k in p else 0.0,
+                p[k].term(SIMILARITY) if k in p else 0.0] for r, p in zip(recs, parts)]
+              for h, k in zip(result.history, keys)]
+    bound = max([abs(v) for row in z for v in row] + [1e-9])
     fig = go.Figure(go.Heatmap(
-        z=z, x=x, y=y, customdata=custom, colorscale="Viridis", colorbar=dict(title=dict(text="s_ij")),
-        hovertemplate=("liked: %{customdata[0]}<br>recommended: %{customdata[1]}<br>"
-                       "s_ij = log p(y|x) = %{z:.6f}<br>p(y|x) = %{customdata[2]:.6f}"
-                       "<br>history weight w_i = %{customdata[3]:.6f}<extra></extra>"),
+        z=z, x=x, y=y, customdata=custom, colorscale="RdBu", zmid=0, zmin=-bound, zmax=bound,
+        colorbar=dict(title=dict(text="part")),
+        hovertemplate=("liked: %{customdata[0]}<br>recommended: %{customdata[1]}<br>part of the score: %{z:+.6f}"
+                       "<br>language model %{customdata[2]:+.6f} · similarity %{customdata[3]:+.6f}"
+                       "<extra></extra>"),
         xgap=1, ygap=1,
     ))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(tickangle=-35)
-    return _layout(fig, "Liked item × recommendation: s_ij", height=max(400, 230 + 40 * len(rows)))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(tickangle=-35, automargin=True)
+    return _layout(fig, "Which liked item drives which recommendation (parts of the scores)",
+                   height=max(360, 230 + 28 * len(y)))
 
 
 def weights_bar(result: Result) -> go.Figure:
@@ -130,7 +137,8 @@ def weights_bar(result: Result) -> go.Figure:
 
 
 def lm_share(contributions) -> float:
-    """The language model's share of a score's parts: Σ|history parts| / Σ|all parts| (0 when all are 0)."""
-    total = sum(abs(c.value) for c in contributions)
-    lm = sum(abs(c.value) for c in contributions if c.name.startswith("history:"))
+    """The language model's share of a score: Σ|LM parts| / Σ|all term parts| (0 when all are 0)."""
+    parts = [v for c in contributions for v in ((t for _, t in c.terms) if c.terms else (c.value,))]
+    lm = sum(abs(c.term(LM)) for c in contributions)
+    total = sum(abs(v) for v in parts)
     return lm / total if total else 0.0

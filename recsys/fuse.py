@@ -1,8 +1,8 @@
 """The scoring formula and its exact decomposition (DESIGN.md §2, steps 4-9). Pure numpy, no models.
 
 Shapes: N history items, M candidates. ell (N, M) = ℓ(y_j|x_i); neutral (M,) = ℓ(y_j|∅).
-Every fused score S_j is returned with its parts (M, N + 2): one column per history item, then the prior and
-the similarity term; the parts of a row sum to S_j exactly (up to float rounding), which the tests check.
+Every fused score S_j is returned with its parts: per history item for the LM and the similarity term, and the
+prior; they sum to S_j exactly (up to float rounding), which the tests check.
 """
 from __future__ import annotations
 
@@ -47,9 +47,25 @@ def log_prior(popularity: np.ndarray, total: float, n_items: int, alpha: float =
 
 @dataclass(frozen=True)
 class Fused:
+    """Scores and their exact parts: per history item for each history-dependent term, and the prior.
+
+    `lm` covers the history items the LM read (the last N_lm), `similarity` the history items of the similarity
+    term (all of them, or none when the term is off); `per_item(n)` aligns both on a history of n items.
+    scores == lm.sum(1) + similarity.sum(1) + prior, to float rounding (a tested identity)."""
+
     scores: np.ndarray  # (M,)
-    parts: np.ndarray  # (M, N + 2): history items..., prior, similarity
+    lm: np.ndarray  # (M, N_lm)
+    similarity: np.ndarray  # (M, K)
+    prior: np.ndarray  # (M,)
     lm_term: np.ndarray  # (M,) the LM term before weighting and standardising
+
+    def per_item(self, n: int) -> np.ndarray:
+        """(M, n): each history item's total part, oldest first (the terms cover the last items)."""
+        out = np.zeros((len(self.scores), n))
+        for part in (self.lm, self.similarity):
+            if part.shape[1]:
+                out[:, n - part.shape[1]:] += part
+        return out
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -74,11 +90,12 @@ def fuse(
     product (product of experts): LM_j = Σ_i w_i s_ij, part_ij = w_i s_ij.
     mixture (total probability):  LM_j = log Σ_i w_i exp(s_ij), part_ij = r_ij · LM_j with the
     responsibility r_ij = w_i exp(s_ij) / Σ_k w_k exp(s_kj).
+    similarity (K, M) holds each history item's share of cos_j (`stages.similarity`): cos_j = Σ_i sim_ij.
     Standardising subtracts the term's mean over candidates from every part (per history item, its own
-    row mean weighted alike) and divides by the term's sd, so the parts still add up to the score.
+    row mean) and divides by the term's sd, so the parts still add up to the score.
     """
     n, m = s.shape
-    parts = np.zeros((m, n + 2))
+    lm_parts = np.zeros((m, n))
     lm = np.zeros(m)
     if n and alpha > 0:
         if fusion == "product":
@@ -100,12 +117,22 @@ def fuse(
             else:
                 contrib = (resp * centred[None, :]).T
             contrib = contrib / sd
-        parts[:, :n] = alpha * contrib
-    for col, term, weight in ((n, prior, beta), (n + 1, similarity, lam)):
-        if term is not None and weight > 0:
-            t = np.asarray(term, dtype=np.float64)
+        lm_parts = alpha * contrib
+    prior_part = np.zeros(m)
+    if prior is not None and beta > 0:
+        t = np.asarray(prior, dtype=np.float64)
+        if standardize:
+            centred, sd = _standardise(t)
+            t = centred / sd
+        prior_part = beta * t
+    sim_parts = np.zeros((m, 0))
+    if similarity is not None:
+        sim = np.atleast_2d(np.asarray(similarity, dtype=np.float64))  # (K, M)
+        sim_parts = np.zeros((m, sim.shape[0]))
+        if lam > 0:
             if standardize:
-                centred, sd = _standardise(t)
-                t = centred / sd
-            parts[:, col] = weight * t
-    return Fused(scores=parts.sum(axis=1), parts=parts, lm_term=lm)
+                _, sd = _standardise(sim.sum(axis=0))
+                sim = (sim - sim.mean(axis=1, keepdims=True)) / sd
+            sim_parts = lam * sim.T
+    scores = lm_parts.sum(axis=1) + sim_parts.sum(axis=1) + prior_part
+    return Fused(scores=scores, lm=lm_parts, similarity=sim_parts, prior=prior_part, lm_term=lm)

@@ -29,7 +29,7 @@ from .models import load_sentence_model, pick_device
 from .prior import Popularity, popularity
 from .scoring import PairScorer
 from .text import template_for
-from .types import PRIOR, SIMILARITY, Contribution, Query, Recommendation, Result, history_key
+from .types import Query, Recommendation, Result
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
             notes.extend(filters.notes(kept, query.top))
             recs = tuple(
                 Recommendation(item=candidates[j], rank=r + 1, score=float(fused.scores[j]),
-                               contributions=_contributions(fused.parts[j], history, lm_history))
+                               contributions=stages.explain(fused, j, history))
                 for r, j in enumerate(order)
             )
     weight_of = dict(zip((i.id for i in lm_history), w_lm))
@@ -319,13 +319,3 @@ def _lm_scores(catalog, models, cfg, lm_history, candidates, dataset) -> tuple[n
     ell, neutral = scorer.matrix(template, [i.lm_text() for i in lm_history], [c.lm_text() for c in candidates],
                                  neutral=cfg.calibration == "pmi")
     return stages.lm_scores(ell, neutral, cfg.calibration), scorer.computed
-
-
-def _contributions(parts: np.ndarray, history: list[Item], lm_history: list[Item]) -> tuple[Contribution, ...]:
-    n = len(lm_history)
-    out = [Contribution(history_key(i.id), i.title, float(parts[k])) for k, i in enumerate(lm_history)]
-    if parts[n] != 0:
-        out.append(Contribution(PRIOR, "popularity prior", float(parts[n])))
-    if parts[n + 1] != 0:
-        out.append(Contribution(SIMILARITY, "similarity to the history", float(parts[n + 1])))
-    return tuple(out)

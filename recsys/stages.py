@@ -13,8 +13,10 @@ import numpy as np
 
 from . import fuse as F
 from .config import ScoringConfig
-from .embed import history_vector, semantic_search
+from .embed import semantic_search
+from .catalog import Item
 from .prior import Popularity
+from .types import LM, PRIOR, SIMILARITY, Contribution, history_key
 
 
 def retrieve(query: np.ndarray, ids: Sequence[str], matrix: np.ndarray, popularity: Popularity, n_nearest: int,
@@ -30,8 +32,14 @@ def retrieve(query: np.ndarray, ids: Sequence[str], matrix: np.ndarray, populari
 
 
 def similarity(history_vecs: np.ndarray, w: np.ndarray, candidate_vecs: np.ndarray) -> np.ndarray:
-    """cos(y, H): each candidate against the weighted mean of the history's vectors (LLMSeqSim)."""
-    return candidate_vecs @ history_vector(history_vecs, w)
+    """Each history item's share of cos(y, H), (K, M): with v = Σ_i w_i e(x_i), cos(y, v/‖v‖) is the sum over
+    history items of w_i e(y)·e(x_i) / ‖v‖, so the term is attributed exactly (LLMSeqSim, per item)."""
+    hv = np.asarray(history_vecs, dtype=np.float64)
+    v = (w[:, None] * hv).sum(axis=0)
+    norm = float(np.linalg.norm(v))
+    if norm == 0:
+        return np.zeros((len(hv), len(candidate_vecs)))
+    return w[:, None] * (hv @ np.asarray(candidate_vecs, dtype=np.float64).T) / norm
 
 
 def lm_scores(ell: np.ndarray, neutral: np.ndarray | None, calibration: str) -> np.ndarray:
@@ -45,6 +53,20 @@ def fuse(cfg: ScoringConfig, s: np.ndarray, w: np.ndarray, prior: np.ndarray | N
     return F.fuse(s, w, fusion or cfg.fusion, alpha=cfg.alpha if len(s) else 0.0, prior=prior,
                   beta=cfg.beta if prior is not None else 0.0, similarity=similarity,
                   lam=cfg.lam if similarity is not None else 0.0, standardize=cfg.standardize)
+
+
+def explain(fused: F.Fused, j: int, history: Sequence[Item]) -> tuple[Contribution, ...]:
+    """Candidate j's score as one part per history item, split by term, then the prior; they sum to the score."""
+    n = len(history)
+    lm, sim = np.zeros(n), np.zeros(n)
+    if fused.lm.shape[1]:
+        lm[n - fused.lm.shape[1]:] = fused.lm[j]
+    if fused.similarity.shape[1]:
+        sim[n - fused.similarity.shape[1]:] = fused.similarity[j]
+    out = [Contribution(history_key(item.id), item.title, float(lm[k] + sim[k]),
+                        ((LM, float(lm[k])), (SIMILARITY, float(sim[k])))) for k, item in enumerate(history)]
+    out.append(Contribution(PRIOR, "popularity prior", float(fused.prior[j])))
+    return tuple(out)
 
 
 def rank(scores: np.ndarray, ids: Sequence[str]) -> list[int]:

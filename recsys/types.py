@@ -7,8 +7,9 @@ from .catalog import Item
 from .config import ScoringConfig
 from .filters import SafetyConfig
 
-PRIOR = "prior"
-SIMILARITY = "similarity"
+PRIOR = "prior"  # the one part that does not depend on the history
+LM, SIMILARITY = "lm", "similarity"  # the history-dependent terms, each split per history item
+TERMS = (LM, SIMILARITY)
 
 
 def history_key(item_id: str) -> str:
@@ -30,9 +31,13 @@ class Query:
 
 @dataclass(frozen=True)
 class Contribution:
-    name: str  # "history:<id>", "prior" or "similarity"
-    label: str  # what a person reads: the history item's title, "popularity prior", ...
+    name: str  # "history:<id>" or "prior"
+    label: str  # what a person reads: the history item's title, "popularity prior"
     value: float
+    terms: tuple[tuple[str, float], ...] = ()  # a history item's value split by term: (("lm", x), ("similarity", y))
+
+    def term(self, name: str) -> float:
+        return dict(self.terms).get(name, 0.0)
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,14 @@ class Recommendation:
     item: Item
     rank: int
     score: float
-    contributions: tuple[Contribution, ...]  # their values sum to score
+    contributions: tuple[Contribution, ...]  # one per history item, then the prior; their values sum to score
 
     def contributions_dict(self) -> dict[str, float]:
         return {c.name: c.value for c in self.contributions}
+
+    def breakdown(self) -> dict[str, dict[str, float]]:
+        """Each history item's part split by term (the terms add up to its contribution)."""
+        return {c.name: dict(c.terms) for c in self.contributions if c.terms}
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ class Result:
             "model": self.model,
             "items": [
                 {"item_id": r.item.id, "title": r.item.title, "rank": r.rank, "score": r.score,
-                 "contributions": r.contributions_dict()}
+                 "contributions": r.contributions_dict(), "breakdown": r.breakdown()}
                 for r in self.recommendations
             ],
             "history": [{"item_id": i.id, "title": i.title, "weight": w} for i, w in zip(self.history, self.weights)],

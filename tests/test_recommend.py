@@ -6,7 +6,7 @@ import pytest
 from recsys.config import ScoringConfig
 from recsys.errors import ConfigError, EmptyCandidatesError, ModelLoadError, RecsysError, UnknownItemsError
 from recsys.recommend import recommend
-from recsys.types import PRIOR, SIMILARITY, Query, history_key
+from recsys.types import LM, PRIOR, SIMILARITY, Query, history_key
 
 CFG = ScoringConfig(n_candidates=5, n_popular=2)
 
@@ -16,9 +16,11 @@ def test_recommendations_explain_themselves_exactly(catalog, fake_models):
     assert result.recommendations and result.model == CFG.model
     for r in result.recommendations:
         names = [c.name for c in r.contributions]
-        assert names[:2] == [history_key("m:toy-story"), history_key("m:shrek")]
-        assert PRIOR in names and SIMILARITY in names
+        assert names == [history_key("m:toy-story"), history_key("m:shrek"), PRIOR]
         assert math.isclose(sum(c.value for c in r.contributions), r.score, abs_tol=1e-9)
+        for c in r.contributions[:2]:  # each history item's part is its LM part plus its similarity part
+            assert [t for t, _ in c.terms] == [LM, SIMILARITY] and c.term(SIMILARITY) != 0
+            assert math.isclose(c.term(LM) + c.term(SIMILARITY), c.value, abs_tol=1e-12)
     scores = [r.score for r in result.recommendations]
     assert scores == sorted(scores, reverse=True)
     assert sum(result.weights) == pytest.approx(1.0) and result.weights[1] > result.weights[0]
@@ -110,7 +112,7 @@ def test_a_model_that_fails_to_load_raises_or_falls_back(catalog, fake_models, m
     result = recommend(catalog, q, fake_models, fallback=True)
     assert result.recommendations and result.model == ""
     assert any("language model unavailable" in n for n in result.notes)
-    assert all(not c.name.startswith("history:") for r in result.recommendations for c in r.contributions)
+    assert all(c.term(LM) == 0 for r in result.recommendations for c in r.contributions)
 
 
 def test_mixed_datasets_are_refused(catalog, fake_models):
@@ -132,8 +134,10 @@ def test_result_json_shape(catalog, fake_models):
     d = recommend(catalog, Query(history=("m:up",), config=CFG, top=3), fake_models).to_dict()
     assert set(d) >= {"model", "items", "timings"}
     for item in d["items"]:
-        assert set(item) >= {"item_id", "title", "score", "contributions"}
+        assert set(item) >= {"item_id", "title", "score", "contributions", "breakdown"}
         assert sum(item["contributions"].values()) == pytest.approx(item["score"])
+        assert set(item["breakdown"]) == {"history:m:up"} and set(item["breakdown"]["history:m:up"]) == {LM, SIMILARITY}
+        assert sum(item["breakdown"]["history:m:up"].values()) == pytest.approx(item["contributions"]["history:m:up"])
     assert d["timings"]["total"] >= d["timings"]["lm"]
     np.testing.assert_equal(len(d["conditional"]["values"]), 1)
 

@@ -44,7 +44,8 @@ def config_from_args(args) -> ScoringConfig:
 def register(sub) -> None:
     p = sub.add_parser("recommend", help="recommend what comes next after a history, with explanations",
                        description="Rank candidates for an ordered history of liked items; every score is split "
-                                   "into one part per history item, the popularity prior and the similarity term.")
+                                   "into one part per history item (itself split into the language-model and the "
+                                   "similarity term) and the popularity prior.")
     p.add_argument("--db", default=None, help="SQLite database (default: the embedded demo catalog)")
     p.add_argument("--history", required=True, help="liked item ids, oldest first, comma-separated (may be empty)")
     p.add_argument("--candidates", default=None, help="rank only these ids (comma-separated)")
@@ -76,5 +77,6 @@ def format_table(result) -> str:
     for r in result.recommendations:
         lines.append(f"{r.rank:>3}. {r.score:+8.3f}  {r.item.title}  [{r.item.id}]")
         for c in r.contributions:
-            lines.append(f"       {c.value:+8.3f}  {c.label}")
+            split = "" if not c.terms else "  (" + ", ".join(f"{t} {v:+.3f}" for t, v in c.terms) + ")"
+            lines.append(f"       {c.value:+8.3f}  {c.label}{split}")
     return "\n".join(lines)

@@ -117,10 +117,15 @@ class Context:
         return history_vector(self.env.vectors[self.history], w)
 
     @cached_property
-    def similarity(self) -> np.ndarray:
-        """cos(y, H): the candidate against the recency-weighted mean of all history vectors (LLMSeqSim)."""
+    def similarity_parts(self) -> np.ndarray:
+        """(N, M): each history item's share of cos(y, H), the term the fusion attributes per item."""
         w = F.history_weights(len(self.history), self.env.config.gamma)
         return stages.similarity(self.env.vectors[self.history], w, self.env.vectors[self.candidates])
+
+    @cached_property
+    def similarity(self) -> np.ndarray:
+        """cos(y, H): the candidate against the recency-weighted mean of all history vectors (LLMSeqSim)."""
+        return self.similarity_parts.sum(axis=0)
 
     @cached_property
     def bm25(self) -> np.ndarray:
@@ -159,7 +164,7 @@ class Context:
             if name in self.__dict__:
                 ctx.__dict__[name] = self.__dict__[name]
         if env.config.gamma == self.env.config.gamma:
-            for name in ("history_vector", "similarity"):
+            for name in ("history_vector", "similarity_parts", "similarity"):
                 if name in self.__dict__:
                     ctx.__dict__[name] = self.__dict__[name]
         n = len(ctx.lm_history)
@@ -180,7 +185,7 @@ class Context:
             s, w = np.zeros((0, len(self.candidates))), np.zeros(0)
         else:
             s, w = self.s(calibration), F.history_weights(len(self.lm_history), cfg.gamma)
-        return stages.fuse(cfg, s, w, self.prior if prior else None, self.similarity if embed else None,
+        return stages.fuse(cfg, s, w, self.prior if prior else None, self.similarity_parts if embed else None,
                            fusion).scores
 
     def retrieval_pool(self, n_candidates: int, n_popular: int) -> np.ndarray:

@@ -54,8 +54,12 @@ def markdown(result) -> str:
     s, p = result.settings, result.settings.get("protocol", {})
     cfg = s.get("scoring", {})
     out = [f"# Evaluation: {result.spec.dataset}, protocol `{result.spec.protocol}` ({result.spec.split} split)", ""]
-    out.append(f"- users: {result.users}; candidates: {p.get('candidates')}; seed {result.spec.seed}; "
+    out.append(f"- users: {result.users}; candidates: {p.get('candidates')} (negatives: {p.get('negatives', 'unseen')}; "
+               f"a list without its target: {p.get('missing_target', 'inject')}); seed {result.spec.seed}; "
                f"history: last {p.get('history_items')} items (the LM reads the last {s.get('lm_history_items')})")
+    unit = s.get("bootstrap", {}).get("unit", "user")
+    if unit != "user":
+        out.append(f"- intervals resample {p.get('bootstrap_units')} {unit}s, not the {result.users} samples")
     if any(m.startswith("lm") or m == "fused" for m in result.methods):
         out.append(f"- LM: `{cfg.get('model')}` (cache key `{s.get('model_cache_key')}`), template `{s.get('template')}`, "
                    f"calibration {cfg.get('calibration')}, fusion {cfg.get('fusion')}")

@@ -57,7 +57,9 @@ def without_embedder(models: FakeModels, error: BaseException | None = None) -> 
 
 
 def parts_named(result):
-    return {c.name.split(":")[0] for r in result.recommendations for c in r.contributions}
+    """The parts that carry weight: 'prior', and each term ('lm', 'similarity') some history item's part holds."""
+    names = {"prior" for r in result.recommendations for c in r.contributions if c.name == "prior" and c.value}
+    return names | {t for r in result.recommendations for c in r.contributions for t, v in c.terms if v}
 
 
 @pytest.mark.parametrize("error", [
@@ -104,7 +106,7 @@ def test_missing_embedder_falls_back_to_popular_candidates_ranked_by_the_lm(cata
     # candidates: the n_candidates most popular items that are not in the history
     popular = catalog.top_popular("m", CFG.n_candidates, exclude={"m:up"})
     assert sorted(r.item.id for r in result.recommendations) == sorted(popular)
-    assert parts_named(result) == {"history", "prior"}
+    assert parts_named(result) == {"lm", "prior"}
     assert any(n.startswith("embedding model unavailable") and "most popular items" in n for n in result.notes)
 
 

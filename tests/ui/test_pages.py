@@ -9,6 +9,7 @@ import pytest
 from tests.ui.app_helpers import FAST, HOSTILE, new_app, problems
 
 from recsys import db as dbmod
+from recsys import explain
 from recsys.store import Store
 from recsys.ui.safe import md
 
@@ -95,16 +96,20 @@ def test_rank_then_like_reranks_and_stores_feedback(model_db):
     first = result.recommendations[0].item.id
     assert len(result.recommendations) == 10 and result.model == "smollm2-135m"
     assert f"**1. {md(result.recommendations[0].item.title)}**" in titles_in(at)  # the title, as text
-    # the page's numbers are the engine's: the waterfall adds up to the score
+    # the page's numbers are the engine's: the parts add up to the score, and each item says why in words
     total = sum(c.value for c in result.recommendations[0].contributions)
     assert total == pytest.approx(result.recommendations[0].score)
     assert len(at.get("plotly_chart")) >= 10
+    assert explain.sentence(result.recommendations[0], result.degraded, name=lambda t: f"*{md(t, 80)}*") \
+        in titles_in(at)
 
     at.button(key=f"rec_like_{first}").click().run()
     assert problems(at) == []
     assert at.session_state["rec_history"] == [*FAMILY[:2], first]
     new = at.session_state["rec_result"]
     assert first not in [r.item.id for r in new.recommendations]  # re-ranked at once, liked item now history
+    said = " ".join(s.value for s in at.success)
+    assert "What your feedback changed" in said and any(w in said for w in ("is new at", "moved", "Left the list"))
     assert new.query.history == (*FAMILY[:2], first)
 
     second = new.recommendations[0].item.id
