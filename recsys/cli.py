@@ -16,6 +16,7 @@ COMMANDS = [
     "recsys.commands.catalog",
     "recsys.datasets.cli",
     "recsys.evaluate.cli",
+    "recsys.evaluate.faithfulness",
     "recsys.bench",
     "recsys.precompute",
     "recsys.health",
