@@ -9,6 +9,7 @@ import pytest
 from recsys.config import ScoringConfig
 from recsys.errors import ConfigError
 from recsys.evaluate.methods import GROUPS, Context, Env, resolve
+from recsys.datasets.streams import split_counts
 from recsys.evaluate.protocols import build
 from recsys.recommend import recommend
 from recsys.types import Query
@@ -141,3 +142,14 @@ def test_method_overrides_equal_a_run_with_those_settings(log_catalog, fake_mode
     for bad in ("fused/model=x", "fused/alpha=-1", "fused/alpha", "embed+pop/beta=two", "lm-raw-product/fusion=mixture"):
         with pytest.raises(ConfigError):
             resolve(bad, cfg)
+
+
+def test_a_validation_run_reads_the_prior_of_the_validation_split(log_catalog, fake_models):
+    """Tuning on validation targets must not see them in the prior: each user's last two events are left out."""
+    valid = Env(log_catalog, "toy", ScoringConfig(), fake_models, split="valid")
+    test = Env(log_catalog, "toy", ScoringConfig(), fake_models, split="test")
+    counts = split_counts(log_catalog.db, "toy", "valid")
+    for case in build(log_catalog.db, "toy", split="valid", seed=0).cases:
+        assert valid.popularity.counts[case.target] == counts.get(case.target, 0)
+        assert valid.popularity.counts[case.target] < test.popularity.counts[case.target] + 1
+    assert valid.popularity.total == test.popularity.total - 30  # one event fewer per user

@@ -92,3 +92,29 @@ def test_png_curves(result, tmp_path):
     if not any(f.suffix == ".png" for f in files):
         pytest.skip("no Chromium for kaleido (apt-get install -y chromium)")
     assert (tmp_path / "toy.roc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_full_protocol_keeps_a_repeated_target_and_does_not_crash(log_catalog, fake_models):
+    log_catalog.add_interactions([{"dataset": "toy", "user_id": "1", "item_id": item, "timestamp": 1e9 + k,
+                                   "rating": 4.0, "split": None} for k, item in enumerate(["toy:59", "toy:60", "toy:59"])])
+    r = run_evaluation(log_catalog, EvalSpec(dataset="toy", protocol="full", methods=("pop", "embed", "fused"),
+                                             config=ScoringConfig(n_candidates=10, n_popular=2), n_boot=50),
+                       fake_models)
+    assert r.users == 30 and all(m.ranks.min() >= 1 for m in r.methods.values())
+    assert any("repeat an item of their history" in n for n in r.notes)
+
+
+def test_a_candidate_list_without_its_target_is_a_miss_for_every_method(log_catalog, fake_models, tmp_path):
+    seqs = {}
+    for user, item in log_catalog.db.execute("SELECT user_id, item_id FROM interactions ORDER BY rowid"):
+        seqs.setdefault(user, []).append(item)
+    lines = [f"{u}\t" + " ".join(str(k) for k in range(1, 61) if f"toy:{k}" != seqs[u][-1])[:200] for u in ("1", "2")]
+    path = tmp_path / "lists.txt"
+    path.write_text("\n".join(lines) + "\n")
+    spec = EvalSpec(dataset="toy", methods=("random", "pop", "fused"), candidates=str(path), n_boot=50)
+    missed = run_evaluation(log_catalog, spec, fake_models)
+    for m in missed.methods.values():
+        assert m.metrics["hr@20"] == 0.0 and (m.ranks == 21).all()
+    injected = run_evaluation(log_catalog, EvalSpec(**{**spec.__dict__, "missing_target": "inject"}), fake_models)
+    assert injected.methods["pop"].metrics["hr@20"] == 100.0
+    assert injected.to_dict()["spec"]["missing_target"] == "inject"
