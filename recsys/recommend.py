@@ -137,7 +137,8 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
         history = catalog.require(list(query.history))
         dataset = _dataset_of(history, query)
         with timer("retrieve"):
-            candidates = _candidates(catalog, models, query, history, dataset, notes, down)
+            pop = popularity(catalog, dataset) if dataset else None
+            candidates = _candidates(catalog, models, query, history, dataset, pop, notes, down)
         if not candidates:
             raise EmptyCandidatesError("no candidates left to rank: the candidate set is empty or holds only history items")
         if len(candidates) == 1:
@@ -149,11 +150,10 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
 
         with timer("embed"):
             similarity = _similarity(catalog, models, cfg, history, w_all, candidates, down) if history else None
-        if dataset:
-            prior = popularity(catalog, dataset).log_prior([c.id for c in candidates])
-        else:  # candidates named without a history: their own counts, smoothed over themselves
-            prior = Popularity.from_counts([c.id for c in candidates], {c.id: c.popularity for c in candidates},
-                                           "the candidates").log_prior([c.id for c in candidates])
+        ids = [c.id for c in candidates]
+        if pop is None:  # candidates named without a history or dataset: their own counts, smoothed over them
+            pop = Popularity.from_counts(ids, {c.id: c.popularity for c in candidates}, "the candidates")
+        prior = pop.log_prior(ids)
 
         s = np.zeros((0, len(candidates)))
         model_used, computed = "", 0
@@ -273,7 +273,7 @@ def _dataset_of(history: list[Item], query: Query) -> str | None:
     return datasets[0] if datasets else query.dataset
 
 
-def _candidates(catalog, models, query, history, dataset, notes, down: _Down) -> list[Item]:
+def _candidates(catalog, models, query, history, dataset, pop: Popularity | None, notes, down: _Down) -> list[Item]:
     banned = set(query.exclude) | (set() if query.keep_history else {i.id for i in history})
     cfg = query.config
     if query.candidates is not None:
@@ -296,7 +296,7 @@ def _candidates(catalog, models, query, history, dataset, notes, down: _Down) ->
         else:
             index = {item_id: k for k, item_id in enumerate(ids)}
             query_vec = history_vector(matrix[[index[i.id] for i in history]], _weights(history, cfg, query))
-    chosen = stages.retrieve(query_vec, ids, matrix, popularity(catalog, dataset), cfg.n_candidates, cfg.n_popular, banned)
+    chosen = stages.retrieve(query_vec, ids, matrix, pop, cfg.n_candidates, cfg.n_popular, banned)
     found = catalog.get_items(chosen)
     return [found[i] for i in chosen]
 

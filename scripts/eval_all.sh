@@ -108,8 +108,17 @@ step_gemma-amazon() {
   compare_models amazon-scientific-100u --dataset amazon-scientific --limit-users 100 --max-item-tokens 24
 }
 
+# How faithful the explanations are (docs/explanations.md): for the first 200 users' top 5 (lastfm: 200 drawn), the
+# deletion test and exact leave-one-out over the last 20 history items; the LM pairs of the llmrank runs are reused.
+step_explain() {
+  for d in $DATASETS; do
+    $PY explain-eval --db "$DB" --dataset "$d" $(users "$d" 200) --threads "${THREADS:-1}" --quiet \
+      --json "docs/explain/$d.json" --report "docs/explain/$d.md"
+  done
+}
+
 STEPS="import ml-100k ml-latest-small lastfm amazon-scientific valid-ml-100k valid-ml-latest-small valid-lastfm
-       valid-amazon-scientific tuned full amazon-48 gemma cc gemma-amazon"
+       valid-amazon-scientific tuned full explain amazon-48 gemma cc gemma-amazon"
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && read -r -a steps <<< "$(echo $STEPS)"
 for s in "${steps[@]}"; do "step_$s"; done
