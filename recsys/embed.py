@@ -43,8 +43,9 @@ class Embedder:
     """Embeds item texts with a sentence-transformers model, through the `embeddings` table."""
 
     def __init__(self, model_name: str, encoder_factory: Callable[[], object],
-                 text_fields: str = "title+creator+tags+description"):
+                 text_fields: str = "title+creator+tags+description", precision=None):
         self.model_name = model_name
+        self.precision = precision  # a recsys.precision.Precision, or None for float32
         self._factory = encoder_factory
         self._encoder = None
         self.text_fields = text_fields
@@ -59,7 +60,9 @@ class Embedder:
 
     @property
     def key(self) -> str:
-        return f"{self.model_name}:{self.text_fields}"
+        """The embeddings table's model key: bfloat16 vectors are kept apart from float32 ones."""
+        suffix = self.precision.suffix if self.precision is not None else ""
+        return f"{self.model_name}{suffix}:{self.text_fields}"
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Batches of 32: the fastest on the 2-core CPU, 161 titles/s against 117 at 128 (bench/embed_batches.py)."""
@@ -67,6 +70,8 @@ class Embedder:
             return np.zeros((0, 0), dtype=np.float32)
         vecs = self.encoder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                    show_progress_bar=progress, convert_to_numpy=True)
+        if hasattr(vecs, "float"):  # a bfloat16 model may hand back a tensor numpy cannot hold
+            vecs = vecs.float().cpu().numpy()
         return np.asarray(vecs, dtype=np.float32)
 
     def vectors(self, db: sqlite_utils.Database, items: Sequence[Item], progress: bool = False) -> np.ndarray:

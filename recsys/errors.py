@@ -32,3 +32,11 @@ class ImportFormatError(RecsysError):
         self.path, self.line = str(path), line
         where = f"{self.path}, line {line}" if line else self.path
         super().__init__(f"{where}: {message}")
+
+
+class UnknownPrecisionError(ConfigError):
+    """A numeric precision name the engine does not know (--precision, RECSYS_PRECISION, the app's setting)."""
+
+    def __init__(self, name, known):
+        self.name = name
+        super().__init__(f"unknown precision {name!r}: use one of {', '.join(known)}")

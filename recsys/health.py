@@ -114,9 +114,11 @@ def _loaded(models, attr: str, name: str) -> bool:
 def language_model(name: str = DEFAULT_LM, models=None, load: bool = True) -> tuple[bool, str]:
     from .models import pick_device
 
-    if not load:
-        return _weights(name, "lm")
     from .recommend import Models
+
+    if not load:
+        up, detail = _weights(name, "lm")
+        return up, f"{detail}; would run in {(models or Models()).lm_precision(name).describe()}"
 
     already = _loaded(models, "_backends", name)
     models = models or Models()
@@ -127,20 +129,26 @@ def language_model(name: str = DEFAULT_LM, models=None, load: bool = True) -> tu
     if not all(v == v and v < 0 for v in values):
         return False, f"{name} loaded but gave an invalid score {values!r}"
     how = "already loaded in this process" if already else f"loaded in {loaded_in:.1f} s"
-    return True, f"{name} {how} on {getattr(backend, 'device', None) or pick_device(models.device)}, scores"
+    where = getattr(backend, "device", None) or pick_device(models.device)
+    precision = getattr(backend, "precision", None)
+    in_ = f" in {precision.describe()}" if precision is not None else ""
+    return True, f"{name} {how} on {where}{in_}, scores"
 
 
 def embedding_model(name: str = DEFAULT_EMBEDDER, models=None, load: bool = True) -> tuple[bool, str]:
-    if not load:
-        return _weights(name, "st")
     from .recommend import Models
+
+    if not load:
+        up, detail = _weights(name, "st")
+        return up, f"{detail}; would run in {(models or Models()).embedder_precision(name).describe()}"
 
     emb = (models or Models()).embedder(name)
     already = emb._encoder is not None
     start = time.perf_counter()
     vec = emb.encode(["health check"])
     how = "already loaded in this process" if already else f"loaded in {time.perf_counter() - start:.1f} s"
-    return True, f"{name} {how}, {vec.shape[1]}-dimensional vectors"
+    in_ = f" in {emb.precision.describe()}" if emb.precision is not None else ""
+    return True, f"{name} {how}{in_}, {vec.shape[1]}-dimensional vectors"
 
 
 def _weights(name: str, kind: str) -> tuple[bool, str]:
@@ -200,6 +208,8 @@ def check(db_path: str | Path | None = None, *, models=None, lm: str = DEFAULT_L
 
 # -- the command --------------------------------------------------------------------------------------------
 def register(sub) -> None:
+    from .commands.recommend import add_precision_option
+
     p = sub.add_parser("health", help="report which parts are up (database, models, chromium); exit 1 if one is down",
                        description="Check the database (opens, integrity, schema version, writable), the language "
                                    "model and the embedding model (load and score one input, or with --no-load only "
@@ -210,6 +220,7 @@ def register(sub) -> None:
     p.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embedding model to check (default %(default)s)")
     p.add_argument("--no-load", action="store_true", help="only check that weights are present (fast)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    add_precision_option(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -217,7 +228,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from .recommend import Models
 
-    health = check(args.db, models=Models(device=args.device), lm=args.model, embedder=args.embedder,
+    health = check(args.db, models=Models(device=args.device, precision=args.precision), lm=args.model,
+                   embedder=args.embedder,
                    load=not args.no_load)
     print(json.dumps(health.to_dict(), indent=2) if args.json else "\n".join(health.lines()))
     return 0 if health.ok else 1

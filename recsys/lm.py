@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from .models import load_causal_lm, pick_device
+from .precision import Precision, choose
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +36,25 @@ class ScoringBackend(Protocol):
         """(sum of log-probabilities, number of tokens) of each continuation after the prefix."""
 
 
-def cache_key(model_name: str, device: str) -> str:
-    """The pair cache's model key: bfloat16 scores (CUDA) are kept apart from float32 ones."""
-    return f"{model_name}@bf16" if device.startswith("cuda") else model_name
+def cache_key(model_name: str, precision: Precision) -> str:
+    """The pair cache's model key: bfloat16 scores (CPU or CUDA) are kept apart from float32 ones."""
+    return model_name + precision.suffix
 
 
 class TransformersBackend:
-    """In-process scoring with a Hugging Face causal LM (CPU, CUDA bfloat16 or MPS)."""
+    """In-process scoring with a Hugging Face causal LM (CPU, CUDA or MPS; float32 or bfloat16)."""
 
-    def __init__(self, model_name: str, device: str | None = None, batch_tokens: int | None = None):
+    def __init__(self, model_name: str, device: str | None = None, batch_tokens: int | None = None,
+                 precision: Precision | str | None = None):
         import torch
 
         self.torch = torch
         self.name = model_name
         self.device = pick_device(device)
-        self.model, self.tok = load_causal_lm(model_name, self.device)
+        self.precision = precision if isinstance(precision, Precision) else choose(precision, self.device)
+        self.model, self.tok = load_causal_lm(model_name, self.device, self.precision.torch_dtype())
         self.dtype = next(self.model.parameters()).dtype
-        self.cache_key = cache_key(model_name, self.device)
+        self.cache_key = cache_key(model_name, self.precision)
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         self.batch_tokens = batch_tokens or self._default_batch_tokens()
         self.head_rows, self.lse_rows = self._head_slices()

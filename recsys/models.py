@@ -105,26 +105,27 @@ def _dequantised_dir(spec: ModelSpec) -> Path:
     return CACHE_DIR / "models" / f"{spec.name.replace('/', '--')}"
 
 
-def load_causal_lm(name: str, device: str | None = None):
-    """(model, tokenizer) on the device, in eval mode; loaded once per process and name."""
+def load_causal_lm(name: str, device: str | None = None, dtype=None):
+    """(model, tokenizer) on the device in the given torch dtype (default: bfloat16 on CUDA, float32 elsewhere),
+    in eval mode; loaded once per process, name, device and dtype."""
     device = pick_device(device)
-    key = ("lm", name, device)
+    key = ("lm", name, device, str(dtype))
     with _lock:
         if key in _loaded:
             return _loaded[key]
         try:
-            model, tok = _load(resolve(name), device)
+            model, tok = _load(resolve(name), device, dtype)
         except Exception as e:  # transformers raises many kinds (OSError, ValueError, KeyError, ...)
             raise ModelLoadError(f"could not load language model {name!r}: {_reason(e)}") from e
         _loaded[key] = (model, tok)
         return model, tok
 
 
-def _load(spec: ModelSpec, device: str):
+def _load(spec: ModelSpec, device: str, dtype=None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     offline = spec.name in EMBEDDED or Path(spec.path).exists()
     kwargs = {"local_files_only": True} if offline else {}
     path, gguf = spec.path, spec.gguf_file
@@ -164,14 +165,15 @@ def _save_dequantised(model, tok, target: Path) -> None:
         log.warning("could not cache dequantised weights in %s: %s", target, e)
 
 
-def load_sentence_model(name: str, device: str | None = None):
-    """A sentence-transformers model, loaded once per process and name."""
+def load_sentence_model(name: str, device: str | None = None, dtype=None):
+    """A sentence-transformers model in the given torch dtype (default float32), loaded once per process, name,
+    device and dtype."""
     from .lm_embed import PREFIX, LMEncoder
 
     if name.startswith(PREFIX):
         return LMEncoder(name[len(PREFIX):], device)  # the LM itself is cached by load_causal_lm
     device = pick_device(device)
-    key = ("st", name, device)
+    key = ("st", name, device, str(dtype))
     with _lock:
         if key in _loaded:
             return _loaded[key]
@@ -181,6 +183,8 @@ def load_sentence_model(name: str, device: str | None = None):
             spec = resolve(name)
             offline = spec.name in EMBEDDED or Path(spec.path).exists()
             model = SentenceTransformer(spec.path, device=device, local_files_only=offline)
+            if dtype is not None:
+                model = model.to(dtype)
         except Exception as e:
             raise ModelLoadError(f"could not load embedding model {name!r}: {_reason(e)}") from e
         _loaded[key] = model

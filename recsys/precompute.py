@@ -97,6 +97,8 @@ def precompute(catalog: Catalog, dataset: str, models: Models, config: ScoringCo
 
 
 def register(sub) -> None:
+    from .commands.recommend import add_precision_option
+
     p = sub.add_parser("precompute", help="score each item against its nearest neighbours ahead of requests",
                        description="Fill the pair cache for a catalog: ℓ(y|∅) of every item and ℓ(y|x) of every "
                                    "item x with its K nearest neighbours y by embedding. Resumable: a second run "
@@ -115,6 +117,7 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--backend", default="transformers", help="scoring backend: transformers or vllm:URL")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_precision_option(p)
     p.set_defaults(func=run)
 
 
@@ -129,7 +132,7 @@ def run(args) -> int:
         catalog.dataset(name)  # an unknown name is an error before any work
     config = ScoringConfig(model=args.model, embedder=args.embedder, template=args.template,
                            max_item_tokens=args.max_item_tokens)
-    models = Models(device=args.device, backend=args.backend)
+    models = Models(device=args.device, backend=args.backend, precision=args.precision)
     for name in datasets:
         report = precompute(catalog, name, models, config, args.neighbours, neutral=not args.no_neutral,
                             limit=args.limit, progress=not args.quiet)

@@ -26,6 +26,7 @@ from .embed import Embedder, history_vector
 from .errors import ConfigError, EmptyCandidatesError, ModelLoadError, RecsysError
 from .lm import TransformersBackend, cache_key
 from .models import load_sentence_model, pick_device
+from .precision import Precision, choose, embedder_bf16_ok, parse
 from .prior import Popularity, popularity
 from .scoring import PairScorer
 from .text import template_for
@@ -43,9 +44,10 @@ class Models:
     A failed load is remembered for RETRY_LOAD_AFTER_S: requests in the meantime fail (or fall back) at once
     instead of each waiting for the same failure, and a later request tries again (the cause may be gone)."""
 
-    def __init__(self, device: str | None = None, backend: str = "transformers"):
+    def __init__(self, device: str | None = None, backend: str = "transformers", precision: str | None = None):
         self.device = device
         self.backend = backend
+        self.precision = parse(precision)  # auto, float32 or bfloat16; an unknown name fails before any work
         self._backends: dict[str, object] = {}
         self._embedders: dict[str, Embedder] = {}
         self._lock = threading.Lock()
@@ -70,7 +72,8 @@ class Models:
         with self._lock:
             if name not in self._backends:
                 if self.backend == "transformers":
-                    self._backends[name] = self._load("lm", name, lambda: TransformersBackend(name, self.device))
+                    self._backends[name] = self._load("lm", name, lambda: TransformersBackend(
+                        name, self.device, precision=self.lm_precision(name)))
                 else:
                     from .backends import make_backend
 
@@ -80,7 +83,15 @@ class Models:
     def lm_cache_key(self, name: str) -> str:
         if self.backend != "transformers":
             return f"{name}@{self.backend.split(':')[0]}"
-        return cache_key(name, pick_device(self.device))
+        return cache_key(name, self.lm_precision(name))
+
+    def lm_precision(self, name: str) -> Precision:
+        """The LM's numeric type on this machine and why (known before the model loads: the cache key needs it)."""
+        return choose(self.precision, pick_device(self.device))
+
+    def embedder_precision(self, name: str) -> Precision:
+        """The embedder's: bfloat16 under `auto` only for embedders measured to stay within cosine 0.99 of float32."""
+        return choose(self.precision, pick_device(self.device), allow_bf16=embedder_bf16_ok(name))
 
     def pair_scorer(self, catalog: Catalog, config: ScoringConfig) -> PairScorer:
         return PairScorer(lambda: self.lm(config.model), self.lm_cache_key(config.model), catalog.db,
@@ -89,8 +100,10 @@ class Models:
     def embedder(self, name: str) -> Embedder:
         with self._lock:
             if name not in self._embedders:
-                self._embedders[name] = Embedder(
-                    name, lambda: self._load("embedder", name, lambda: load_sentence_model(name, self.device)))
+                precision = self.embedder_precision(name)
+                self._embedders[name] = Embedder(name, lambda: self._load(
+                    "embedder", name, lambda: load_sentence_model(name, self.device, precision.torch_dtype())),
+                    precision=precision)
             return self._embedders[name]
 
 

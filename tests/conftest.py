@@ -2,6 +2,7 @@
 and the real models (session-scoped, for tests marked slow)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ from recsys.catalog import Catalog, load_demo_catalogs, make_item
 from recsys.recommend import Models
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# the suite's expected scores and tolerances are float32's on every machine; tests of bfloat16 ask for it by name
+os.environ.setdefault("RECSYS_PRECISION", "float32")
 
 
 MOVIES = [

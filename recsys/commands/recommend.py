@@ -31,6 +31,14 @@ def add_scoring_options(p) -> None:
     p.add_argument("--n-candidates", type=int, default=d.n_candidates, help="candidates retrieved from the catalog")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--backend", default="transformers", help="scoring backend: transformers or vllm:URL")
+    add_precision_option(p)
+
+
+def add_precision_option(p) -> None:
+    """--precision, shared by every command that loads a model (unknown names are refused by Models)."""
+    p.add_argument("--precision", default=None, metavar="auto|float32|bfloat16",
+                   help="numeric type of the models (default: $RECSYS_PRECISION, else auto: bfloat16 where the "
+                        "machine runs it natively, float32 elsewhere)")
 
 
 def config_from_args(args) -> ScoringConfig:
@@ -61,7 +69,7 @@ def run(args) -> int:
     query = Query(history=tuple(_ids(args.history)), config=config_from_args(args), top=args.top,
                   candidates=tuple(_ids(args.candidates)) if args.candidates is not None else None,
                   dataset=args.dataset)
-    result = recommend(catalog, query, Models(device=args.device, backend=args.backend))
+    result = recommend(catalog, query, Models(device=args.device, backend=args.backend, precision=args.precision))
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         print()
