@@ -34,12 +34,15 @@ class ServerError(RecsysError):
 class VLLMBackend:
     """A scoring backend that talks to `vllm serve MODEL --served-model-name NAME` at `base_url`."""
 
+    ENGINE = "vLLM"  # in messages and in the cache key (`<model>@vllm`)
+    SERVE = "vllm serve MODEL --served-model-name {name}"
+
     def __init__(self, base_url: str, model_name: str, *, timeout: float = 300.0, prompts_per_request: int = 64,
                  in_flight: int = 4):
         url = base_url.rstrip("/")
         self.base_url = url[: -len("/v1")] if url.endswith("/v1") else url
         self.name = model_name
-        self.cache_key = f"{model_name}@vllm"
+        self.cache_key = f"{model_name}@{self.ENGINE.lower()}"
         self.timeout = timeout
         self.prompts_per_request = prompts_per_request
         self.in_flight = in_flight
@@ -57,12 +60,12 @@ class VLLMBackend:
                 return json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError as e:
             detail = e.read().decode("utf-8", "replace")[:500]
-            raise ServerError(f"vLLM server {self.base_url}{path} answered HTTP {e.code}: {detail}") from e
+            raise ServerError(f"{self.ENGINE} server {self.base_url}{path} answered HTTP {e.code}: {detail}") from e
         except (urllib.error.URLError, OSError) as e:
-            raise ModelLoadError(f"cannot reach the vLLM server at {self.base_url} ({e}); start it with "
-                                 f"`vllm serve MODEL --served-model-name {self.name}` (see docs/speed.md)") from e
+            raise ModelLoadError(f"cannot reach the {self.ENGINE} server at {self.base_url} ({e}); start it with "
+                                 f"`{self.SERVE.format(name=self.name)}` (see docs/speed.md)") from e
         except ValueError as e:
-            raise ServerError(f"vLLM server {self.base_url}{path} did not answer JSON: {e}") from e
+            raise ServerError(f"{self.ENGINE} server {self.base_url}{path} did not answer JSON: {e}") from e
 
     def _check_model(self) -> int:
         """The server must serve this model name; its context length bounds the prompts."""
@@ -71,7 +74,7 @@ class VLLMBackend:
             if m.get("id") == self.name:
                 return int(m.get("max_model_len") or 2048)
         names = ", ".join(str(m.get("id")) for m in served) or "nothing"
-        raise ModelLoadError(f"the vLLM server at {self.base_url} serves {names}, not {self.name!r}; start it "
+        raise ModelLoadError(f"the {self.ENGINE} server at {self.base_url} serves {names}, not {self.name!r}; start it "
                              f"with --served-model-name {self.name}")
 
     # -- tokens ---------------------------------------------------------------------------------------------
@@ -93,7 +96,8 @@ class VLLMBackend:
         ids = self._tokens(text, False)
         if len(ids) <= max_tokens:
             return text
-        return str(self._request("/detokenize", {"model": self.name, "tokens": ids[:max_tokens]})["prompt"]).strip()
+        answer = self._request("/detokenize", {"model": self.name, "tokens": ids[:max_tokens]})
+        return str(answer.get("prompt", answer.get("text", ""))).strip()  # vLLM: "prompt"; SGLang: "text"
 
     # -- scoring --------------------------------------------------------------------------------------------
     def score(self, prefix: str, continuations: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +111,8 @@ class VLLMBackend:
         c_ids = [self._tokens(c, False)[:MAX_CONTINUATION_TOKENS] for c in continuations]
         todo = [i for i in range(n) if c_ids[i]]  # an empty continuation has log-probability 0
         chunks = [todo[s:s + self.prompts_per_request] for s in range(0, len(todo), self.prompts_per_request)]
+        if todo:
+            self._prepare_prefix(p_ids)
 
         def run(chunk: list[int]) -> tuple[list[int], list[float]]:
             return chunk, self._score_chunk(p_ids, [c_ids[i] for i in chunk])
@@ -125,6 +131,9 @@ class VLLMBackend:
         out = [self.score(prefix, [c]) for c in continuations]
         return (np.array([v[0] for v, _ in out], dtype=np.float64).reshape(-1),
                 np.array([n[0] for _, n in out], dtype=np.int64).reshape(-1))
+
+    def _prepare_prefix(self, p_ids: list[int]) -> None:
+        """Nothing on vLLM: a request with prompt log-probabilities skips its prefix cache anyway."""
 
     def request_body(self, p_ids: list[int], conts: list[list[int]]) -> dict:
         """One completions request scoring every continuation after the prefix (no sampling that matters)."""

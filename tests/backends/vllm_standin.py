@@ -47,7 +47,10 @@ class StandIn:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stand_in.requests.append((self.path, body))
-                if body.get("model") != stand_in.model:
+                own = stand_in.handle(self.path, body)
+                if own is not None:
+                    self._send(*own)
+                elif body.get("model") != stand_in.model:
                     self._send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}})
                 elif self.path == "/tokenize":
                     self._send(200, stand_in.tokenize(body))
@@ -75,6 +78,10 @@ class StandIn:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def handle(self, path: str, body: dict) -> tuple[int, object] | None:
+        """(HTTP status, JSON answer) for an endpoint of another engine; None: the vLLM endpoints above."""
+        return None
 
     def tokenize(self, body: dict) -> dict:
         """Words with their leading space are tokens (" the", "Up"); ids are given in order of first sight."""
