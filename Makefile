@@ -18,6 +18,7 @@ $(STAMP): requirements.txt requirements-models.txt
 setup: $(STAMP)
 
 run: setup
+	$(BIN)/python -m recsys demo
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 browser:

@@ -120,15 +120,19 @@ with import_tab:
 
     if submitted:
         with widgets.guard("import the dataset"), tempfile.TemporaryDirectory() as tmp:
+            uploads: dict[str, tuple[str, bytes]] = {}  # temporary path -> (the uploaded file's name, its bytes)
+
             def saved(upload, path: str) -> str | None:
                 if upload is not None:
                     target = Path(tmp) / Path(upload.name).name
                     target.write_bytes(upload.getvalue())
+                    uploads[str(target)] = (upload.name, upload.getvalue())
                     return str(target)
                 return server_path(path)
 
             db = catalog.db
-            with st.spinner("Importing: reading, checking and storing every line…"):
+            with st.spinner("Importing: reading, checking and storing every line…"), \
+                    widgets.readable_import_errors(uploads):
                 if kind == FORMATS[0]:
                     report = importers.import_shared(db, shared, dataset=name.strip() or None, max_bad_lines=bad)
                 elif kind == FORMATS[1]:

@@ -9,6 +9,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from recsys.demo import DEMO_LOG
 from recsys.ui import loaders, scenarios, state, widgets
 from recsys.ui.safe import csv_text, md
 
@@ -81,8 +82,7 @@ def show(result, prefix: str) -> None:
         left, right = st.columns(2)
         for col, build, name in ((left, roc_figure, "roc"), (right, pr_figure, "pr")):
             with col:
-                fig = build(result)
-                fig.update_layout(width=None, height=460)
+                fig = widgets.readable_curves(build(result))
                 widgets.chart(fig, key=f"{prefix}_{name}", name=f"{spec.dataset}-{name}")
     a, b, c = st.columns(3)
     a.download_button("Metrics (CSV)", csv_text(frame), file_name=f"evaluation-{result.id or 'new'}.csv",
@@ -95,7 +95,7 @@ def show(result, prefix: str) -> None:
                           mime="text/markdown", on_click="ignore", width="stretch", key=f"{prefix}_md")
 
 
-run_tab, stored_tab = st.tabs(["Run an evaluation", "Stored evaluations"])
+stored_tab, run_tab = st.tabs(["Stored evaluations", "Run an evaluation"])
 
 with run_tab:
     datasets = scenarios.log_datasets(catalog)
@@ -148,7 +148,7 @@ with run_tab:
 with stored_tab:
     stored = evaluate.list_evaluations(catalog.db)
     if not stored:
-        st.caption("No stored evaluation yet.")
+        st.info("No stored evaluation yet: run one in the next tab.", icon=":material/science:")
     else:
         labels = {e.id: f"{e.created[:16].replace('T', ' ')} · {e.dataset} · {e.protocol} · {e.users} users · "
                         f"{len(e.methods)} methods" for e in stored}
@@ -156,5 +156,9 @@ with stored_tab:
         if ss.get("eval_pick") not in ids:
             ss["eval_pick"] = ss.get("eval_last") if ss.get("eval_last") in ids else ids[0]
         pick = st.selectbox("Evaluation", ids, format_func=labels.get, key="eval_pick")
+        if next(e for e in stored if e.id == pick).dataset == DEMO_LOG:
+            st.caption("The demo log: 120 invented viewers of the movie catalog, written for this project so that "
+                       "an evaluation runs without any download. Run the language-model methods on it (or on an "
+                       "imported dataset such as ml-100k) in the next tab.")
         with widgets.guard("load the evaluation"):
             show(evaluate.load_evaluation(catalog.db, pick), "eval_stored")

@@ -92,6 +92,7 @@ def use_history(ids: list[str]) -> None:
 def request_run() -> None:
     ss[state.RUN] = True
     ss.pop(state.FEEDBACK, None)  # a new list, not a re-rank after feedback
+    ss.pop(state.KEEP_CANDIDATES, None)
 
 
 def feedback(item_id: str, value: str) -> None:
@@ -107,6 +108,9 @@ def feedback(item_id: str, value: str) -> None:
     title = catalog.get_items([item_id]).get(item_id)
     name = title.title if title else item_id
     ss[state.FEEDBACK] = (result, item_id if value == "like" else None, item_id if value != "like" else None)
+    # the re-rank keeps this list's candidates: every cached pair is reused and only a liked item's row is new
+    ss[state.KEEP_CANDIDATES] = (result.query.config, result.query.dataset,
+                                 tuple(i for i in result.candidate_ids if i != item_id))
     if value == "like":
         add(item_id)
         ss[state.NOTICES] = ss.get(state.NOTICES, []) + [("like", f"Added “{name}” to the history and re-ranked.")]
@@ -193,25 +197,26 @@ with left:
                      icon=":material/delete_sweep:", help="Empty the history")
     for k, item_id in enumerate(history):
         item = items.get(item_id)
-        with st.container(border=True):
-            text, buttons = st.columns([5, 3.4], vertical_alignment="center")
+        # one row per liked item: the title and its caption on one line, the four buttons never wrapping below
+        with st.container(border=True, horizontal=True, wrap=False, vertical_alignment="center", gap="small",
+                          key=f"rec_hist_{k}"):
             starred = ss[state.EMPHASIS] == item_id
             if item:
                 star = f" · **★ ×{ss[state.EMPHASIS_WEIGHT]:g}**" if starred else ""
-                text.markdown(f"**{k + 1}.** {md(item.title, 80)}  \n{widgets.item_caption(item, tags=False)}{star}")
+                caption = widgets.item_caption(item, tags=False)
+                st.markdown(f"**{k + 1}.** {md(item.title, 60)}" + (f" :gray[· {caption}]" if caption else "")
+                            + star, width="stretch", help=md(item.title) if len(item.title) > 60 else None)
             else:
-                text.markdown(f"**{k + 1}.** {md(item_id)} (not in the catalog)")
-            with buttons:
-                with st.container(horizontal=True, gap="small", horizontal_alignment="right"):
-                    st.button("", icon=":material/arrow_upward:", key=f"rec_up_{k}", on_click=move, args=(k, -1),
-                              disabled=k == 0, help="Move earlier", type="tertiary")
-                    st.button("", icon=":material/arrow_downward:", key=f"rec_down_{k}", on_click=move,
-                              args=(k, 1), disabled=k == len(history) - 1, help="Move later", type="tertiary")
-                    st.button("", icon=":material/star:" if starred else ":material/star_outline:",
-                              key=f"rec_star_{k}", on_click=emphasise, args=(item_id,), type="tertiary",
-                              help="Emphasise this item (weigh it more)")
-                    st.button("", icon=":material/close:", key=f"rec_drop_{k}", on_click=remove, args=(item_id,),
-                              help="Remove from the history", type="tertiary")
+                st.markdown(f"**{k + 1}.** {md(item_id)} (not in the catalog)", width="stretch")
+            st.button("", icon=":material/arrow_upward:", key=f"rec_up_{k}", on_click=move, args=(k, -1),
+                      disabled=k == 0, help="Move earlier", type="tertiary")
+            st.button("", icon=":material/arrow_downward:", key=f"rec_down_{k}", on_click=move,
+                      args=(k, 1), disabled=k == len(history) - 1, help="Move later", type="tertiary")
+            st.button("", icon=":material/star:" if starred else ":material/star_outline:",
+                      key=f"rec_star_{k}", on_click=emphasise, args=(item_id,), type="tertiary",
+                      help="Emphasise this item (weigh it more)")
+            st.button("", icon=":material/close:", key=f"rec_drop_{k}", on_click=remove, args=(item_id,),
+                      help="Remove from the history", type="tertiary")
     if ss[state.EMPHASIS]:
         state.kept(st.slider, "Emphasis on ★", 1.0, 10.0, step=0.5, key=state.EMPHASIS_WEIGHT,
                    help="The starred item's weight is multiplied by this before the weights are normalised.")
@@ -228,7 +233,9 @@ if st.query_params.to_dict() != params:
 
 with right:
     if ss.pop(state.RUN, False):
-        query = Query(history=inputs.history, config=inputs.config, top=inputs.top,
+        keep = ss.pop(state.KEEP_CANDIDATES, None)
+        candidates = keep[2] if keep and keep[:2] == (inputs.config, inputs.dataset) and keep[2] else None
+        query = Query(history=inputs.history, config=inputs.config, top=inputs.top, candidates=candidates,
                       emphasis=state.emphasis_map(inputs), exclude=inputs.exclude, dataset=inputs.dataset)
         with widgets.guard("rank the candidates"):
             result = loaders.rank(query, label="Ranking")
@@ -246,11 +253,7 @@ with right:
     if shown != inputs:
         st.warning("The history or settings changed since this list was made: press **Recommend** to re-rank.",
                    icon=":material/refresh:")
-    t = result.timings
-    stages = ", ".join(f"{k} {v:.0f} ms" for k, v in t.items() if k != "total")
-    st.markdown(f":material/timer: **{t.get('total', 0) / 1000:.2f} s** · {result.candidates_considered} "
-                f"candidates · {result.pairs_computed} pairs scored by **{md(result.model or 'no language model')}**"
-                f" (the rest from the cache)", help=f"Stages: {stages}.")
+    st.markdown(widgets.result_summary(result), help=widgets.stage_timings(result))
     for note in result.notes:
         st.info(md(note), icon=":material/info:")
     feedback_event = ss.get(state.FEEDBACK)

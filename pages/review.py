@@ -30,7 +30,10 @@ if "rev_link_read" not in ss:
         kind = ss["rev_scenario_id"].partition(":")[0]
         if kind in KINDS:
             ss["rev_source"] = KINDS[kind]
-    for key in ("x", "y"):
+    pair = scenarios.pair_from_token(st.query_params.get("ab", ""), CONFIG_NAMES)
+    if pair:
+        ss["rev_x"], ss["rev_y"] = pair
+    for key in ("x", "y"):  # links written before the pair was encoded
         if st.query_params.get(key) in CONFIG_NAMES:
             ss[f"rev_{key}"] = st.query_params[key]
 
@@ -116,7 +119,7 @@ def list_for(scenario: scenarios.Scenario, name: str, top: int):
     cache = ss.setdefault("rev_results", {})
     if key not in cache:
         query = Query(history=scenario.history, config=cfg, top=top, dataset=scenario.dataset)
-        result = loaders.rank(query, label=f"Ranking for list {name}")
+        result = loaders.rank(query, label="Ranking a list")  # no configuration name: the A/B is blind
         store.save_list(scenario.id, scenario.label, scenario.history, name, cfg, top, result.model,
                         [r.item.id for r in result.recommendations])
         cache[key] = result
@@ -157,13 +160,18 @@ with rate_tab:
         for key, default in (("rev_x", names[0]), ("rev_y", names[2]), ("rev_blind", True), ("rev_k", 5)):
             if state.value(key) is None:
                 ss[key] = default
-        c1, c2, c3, c4 = st.columns([3, 3, 1, 1.3], vertical_alignment="bottom")
-        state.kept(c1.selectbox, "Configuration 1", names, key="rev_x")
-        blind = state.kept(c4.toggle, "Blind A/B", key="rev_blind",
-                           help="Show a second configuration beside the first, in random order, without names.")
-        state.kept(c2.selectbox, "Configuration 2", names, key="rev_y", disabled=not blind)
+        c3, c4 = st.columns([1, 1.3], vertical_alignment="bottom")
         top = state.kept(c3.number_input, "List length", 1, 20, key="rev_k")
-        link = {"rater": rater.strip(), "scenario": scenario.id, "x": ss["rev_x"], "y": ss["rev_y"]}
+        blind = state.kept(c4.toggle, "Blind A/B", key="rev_blind",
+                           help="Show a second configuration beside the first, sides drawn at random per "
+                                "scenario, without names until you have chosen.")
+        with st.expander("Configurations compared (hidden while you rate; for whoever sets up the session)"
+                         if blind else "Configuration", expanded=not blind):
+            c1, c2 = st.columns(2)
+            state.kept(c1.selectbox, "Configuration 1", names, key="rev_x")
+            state.kept(c2.selectbox, "Configuration 2", names, key="rev_y", disabled=not blind)
+        link = {"rater": rater.strip(), "scenario": scenario.id,
+                "ab": scenarios.pair_token(ss["rev_x"], ss["rev_y"])}
         link = {k: v for k, v in link.items() if v}
         if st.query_params.to_dict() != link:
             st.query_params.from_dict(link)
@@ -201,8 +209,10 @@ with rate_tab:
                                   args=(scenario.id, x, y, a_is_x, widget))
                     if saved:
                         a_name, b_name = (x[1], y[1]) if a_is_x else (y[1], x[1])
-                        with st.expander("Reveal which configuration is which"):
-                            st.text(f"A = {a_name}\nB = {b_name}")
+                        st.success(f"Choice saved. **A** was “{md(a_name)}”, **B** was “{md(b_name)}”.",
+                                   icon=":material/visibility:")
+                    else:
+                        st.caption("The configurations' names are shown once you have chosen.")
                 else:
                     ss["rev_list_a"] = x_result.recommendations
                     show_list(f"List of “{md(ss['rev_x'])}”", scenario.id, x_result, "A", labels)

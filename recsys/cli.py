@@ -20,6 +20,7 @@ COMMANDS = [
     "recsys.bench",
     "recsys.precompute",
     "recsys.health",
+    "recsys.demo",
 ]
 
 

@@ -208,6 +208,7 @@ def recommend(catalog: Catalog, query: Query, models: Models | None = None, fall
         pairs_computed=computed,
         hidden=tuple(h.item.id for h in kept.hidden),
         degraded=tuple(down.parts),
+        candidate_ids=tuple(c.id for c in candidates),
     )
 
 

@@ -70,6 +70,7 @@ class Result:
     pairs_computed: int = 0
     hidden: tuple[str, ...] = ()  # ids removed after scoring (blocklist, diversity)
     degraded: tuple[str, ...] = ()  # parts that were down and left out: "language model", "embedding model"
+    candidate_ids: tuple[str, ...] = ()  # every candidate scored, in retrieval order (a re-rank can keep them)
 
     def to_dict(self) -> dict:
         return {

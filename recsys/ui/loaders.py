@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from .. import config
+from .. import config, demo
 from ..catalog import Catalog, load_demo_catalogs, open_catalog
 from ..errors import ModelLoadError
 from ..recommend import Models, recommend
@@ -26,6 +26,7 @@ from .safe import md
 
 _local = threading.local()  # per thread: {db path: Catalog}
 _progress = threading.local()  # per thread: the callback of the request being ranked
+_demo_lock = threading.Lock()  # two first sessions must not both import the demo log
 
 
 def db_path() -> Path:
@@ -44,6 +45,11 @@ def catalog() -> Catalog:
         if cat.db["items"].count == 0:
             with st.spinner("Building the demo catalogs (first start only)…"):
                 load_demo_catalogs(cat)
+        with _demo_lock:
+            if not any(d.interactions or d.sequences for d in cat.datasets()):
+                with st.spinner("Adding the demo interaction log and its evaluation (first start only)…"):
+                    if demo.ensure_log(cat):
+                        demo.ensure_evaluation(cat, None, methods=demo.QUICK_METHODS)
         cache[path] = cat
     return cache[path]
 
@@ -90,10 +96,36 @@ class AppModels(Models):
             _progress.callback = None
 
 
-@st.cache_resource(show_spinner=False)
+PRECISION_KEY = "set_precision"  # the settings' numeric precision: auto, float32 or bfloat16
+
+
 def models() -> AppModels:
-    """The process's models, shared by every session (each loaded on first use)."""
-    return AppModels()
+    """The process's models in the precision chosen in the settings ($RECSYS_PRECISION, else auto, unless
+    changed), shared by every session that chose it (each loaded on first use)."""
+    from ..precision import parse
+
+    return _models(parse(st.session_state.get(PRECISION_KEY)))
+
+
+@st.cache_resource(show_spinner=False)
+def _models(precision: str) -> AppModels:
+    return AppModels(precision=precision)
+
+
+def neutral_job():
+    """ℓ(y|∅) of the embedded catalogs, scored in the background once per process and precision; None if off."""
+    from . import neutral
+
+    if not neutral.enabled():
+        return None
+    return _neutral_job(str(db_path()), models().precision)
+
+
+@st.cache_resource(show_spinner=False)
+def _neutral_job(path: str, precision: str):
+    from . import neutral
+
+    return neutral.start(path, _models(precision))
 
 
 def warm_up(models_: AppModels, lm: str | None, embedder: str, status) -> None:
@@ -108,6 +140,11 @@ def warm_up(models_: AppModels, lm: str | None, embedder: str, status) -> None:
         start = time.perf_counter()
         models_.lm(lm)
         status.write(f"Loaded language model {lm} in {time.perf_counter() - start:.1f} s")
+
+
+def seconds_of(result: Result) -> str:
+    """A result's own total time, the one figure every label shows."""
+    return f"{result.timings.get('total', 0.0) / 1000:.2f} s"
 
 
 def rank(query: Query, label: str = "Ranking") -> Result:
@@ -137,7 +174,7 @@ def rank(query: Query, label: str = "Ranking") -> Result:
         except Exception:
             status.update(label=f"{label} failed", state="error")
             raise
-        seconds = time.perf_counter() - start
-        status.update(label=f"{label}: {result.candidates_considered} candidates in {seconds:.1f} s",
-                      state="complete", expanded=False)
+        loading = time.perf_counter() - start - result.timings.get("total", 0.0) / 1000
+        status.update(label=f"{label}: done in {seconds_of(result)}" + (
+            f" (and {loading:.1f} s loading models first)" if loading >= 1 else ""), state="complete", expanded=False)
     return result

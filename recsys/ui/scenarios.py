@@ -7,6 +7,7 @@ No Streamlit here.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -106,3 +107,16 @@ def a_is_x(rater: str, scenario_id: str, x_key: str, y_key: str) -> bool:
     first, second = sorted((x_key, y_key))
     flip = random.Random(f"{rater}|{scenario_id}|{first}|{second}").random() < 0.5
     return (x_key == first) != flip
+
+
+def pair_token(x: str, y: str) -> str:
+    """The two configurations of a comparison as an opaque link token (names never appear in the address bar)."""
+    return hashlib.sha256(f"{x}\x00{y}".encode()).hexdigest()[:12]
+
+
+def pair_from_token(token: str, names: list[str]) -> tuple[str, str] | None:
+    """The (x, y) pair of configuration names a token stands for, or None."""
+    token = str(token or "").strip()
+    if not token:
+        return None
+    return next(((x, y) for x in names for y in names if pair_token(x, y) == token), None)

@@ -28,6 +28,7 @@ TOP, DATASET, EMPHASIS_WEIGHT = "set_top", "rec_dataset", "rec_emphasis_weight"
 HISTORY, EMPHASIS, EXCLUDE = "rec_history", "rec_emphasis", "rec_exclude"
 RESULT, RESULT_INPUTS, SESSION_ID, RUN = "rec_result", "rec_result_inputs", "rec_session_id", "rec_run"
 LINK_READ, NOTICES = "rec_link_read", "rec_notices"
+KEEP_CANDIDATES = "rec_keep_candidates"  # (config, dataset, candidate ids) a re-rank after feedback keeps
 FEEDBACK = "rec_feedback"  # (the list before a like or dislike, liked id, disliked id): what the re-rank changed
 RATER = "rev_rater"
 

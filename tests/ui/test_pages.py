@@ -271,3 +271,115 @@ def test_empty_history_ranks_by_popularity_and_shows_the_engine_note(app_db):
     result = at.session_state["rec_result"]
     assert result.model == "" and len(result.recommendations) == 10
     assert any("popularity prior alone" in i.value for i in at.info)  # the engine's note, on the page
+
+
+# -- a demo audience: no dead ends, no stalls, numbers that agree, a truly blind A/B, plain words -------------------
+def test_evaluate_opens_on_a_stored_run_of_the_demo_log(app_db):
+    at = new_app("pages/evaluate.py")
+    assert problems(at) == []
+    assert not any("needs a dataset with users" in i.value for i in at.info)
+    table = at.dataframe[0].value
+    assert {"random", "pop", "bm25"} <= set(table["method"]) and table["ndcg@10"].between(0, 100).all()
+    assert len(at.get("plotly_chart")) >= 2  # ROC and PR of the stored run
+    assert "movies-log" in at.selectbox(key="eval_dataset").options  # and it can be run again, with the LM
+
+
+def test_sidebar_puts_plain_words_first_and_the_symbols_under_advanced(app_db):
+    at = new_app()
+    shown = [w.label for w in [*at.sidebar.slider, *at.sidebar.radio, *at.sidebar.selectbox]]
+    assert not any(sym in label for label in shown for sym in "αβγλ"), shown
+    [advanced] = [e for e in at.sidebar.expander if e.label == "Advanced"]
+    inside = {w.key for w in [*advanced.slider, *advanced.radio, *advanced.toggle]}
+    assert {"set_alpha", "set_beta", "set_lam", "set_gamma", "set_fusion", "set_calibration"} <= inside
+    labels = {w.key: w.label for w in advanced.slider}
+    assert labels["set_alpha"] == "How much the language model counts" and labels["set_beta"] == "Popularity weight"
+    assert "β" in advanced.slider(key="set_beta").help and "α" in advanced.slider(key="set_alpha").help
+    fusion = advanced.radio(key="set_fusion")
+    assert "product" not in fusion.options and "mixture" not in fusion.options  # plain words on the buttons
+    assert "product" in fusion.help
+    fusion.set_value("mixture").run()
+    assert at.session_state["set_fusion"] == "mixture"  # the values behind the words are unchanged
+
+
+def test_an_import_error_names_the_uploaded_file_and_shows_the_line(app_db):
+    at = new_app("pages/catalog.py")
+    at.radio(key="cat_format").set_value("CSV or JSON Lines table").run()
+    at.text_input(key="cat_name").input("books")
+    at.file_uploader(key="cat_items_upload").upload(
+        "my books.csv", b"id,title,creator\n1,Dune,Frank Herbert\n2,\"Emma,Jane\n3,x,y\n", "text/csv")
+    at.button[[b.label for b in at.button].index("Import")].click().run()
+    assert not at.exception
+    [error] = at.error
+    assert md("my books.csv") in error.value and "line 3" in error.value and "never closed" in error.value
+    assert "/tmp" not in error.value and tempfile_dir() not in error.value and "\\n" not in error.value
+    assert [c.value for c in at.code] == ['2,"Emma,Jane']  # the offending line, as it is in the file
+    assert "books" not in [d["name"] for d in store(app_db).db.query("SELECT name FROM datasets")]  # nothing stored
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
+def test_blind_pairs_travel_as_an_opaque_token():
+    from recsys.ui import scenarios
+
+    names = [*scenarios.PRESETS, scenarios.CURRENT]
+    token = scenarios.pair_token(names[3], names[4])
+    assert scenarios.pair_from_token(token, names) == (names[3], names[4])
+    assert re.fullmatch(r"[0-9a-f]{12}", token)  # nothing of the names shows
+    assert scenarios.pair_from_token("nonsense", names) is None
+    # the side each configuration takes is drawn per scenario (and stays the same on a reload)
+    sides = {scenarios.a_is_x("ann", f"example:movies:{k}", "kx", "ky") for k in range(12)}
+    assert sides == {True, False}
+
+
+@pytest.mark.slow
+def test_blind_ab_hides_the_names_until_the_rater_chose(model_db):
+    from recsys.ui import scenarios
+
+    x, y = "Embeddings only", "Popularity only"  # no language model: quick
+    at = new_app("pages/review.py", rater="dee", scenario="example:music:0", ab=scenarios.pair_token(x, y))
+    assert problems(at) == []
+    page_text = lambda a: "\n".join(str(e.value) for e in [*a.markdown, *a.caption, *a.success, *a.text])  # noqa: E731
+    labels = " ".join(s.label for s in at.status)
+    assert "Ranking a list" in labels
+    for name in (x, y):
+        assert name not in page_text(at) and name not in labels
+        assert all(name not in str(v) for v in at.query_params.values())
+    assert set(at.query_params) == {"rater", "scenario", "ab"}
+    choice = next(w for w in at.get("segmented_control") if w.key.startswith("rev_choice_"))
+    choice.set_value("B").run()
+    assert problems(at) == []
+    revealed = " ".join(s.value for s in at.success)
+    assert x in revealed and y in revealed and "B" in revealed
+    [judgement] = store(model_db).judgements(rater="dee", scenario="example:music:0")
+    assert judgement["choice"] in ("x", "y")
+
+
+@pytest.mark.slow
+def test_a_like_rescores_only_its_own_row_and_every_number_agrees(model_db):
+    at = new_app()
+    at.selectbox(key="rec_dataset").set_value("videos").run()
+    at.slider(key="set_n_candidates").set_value(20).run()
+    at.selectbox(key="rec_example").set_value(0).run()
+    assert problems(at) == []
+    before = at.session_state["rec_result"]
+    assert len(before.candidate_ids) == before.candidates_considered == 25
+    said = titles_in(at)
+    seconds = f"{before.timings['total'] / 1000:.2f} s"
+    assert f"**{seconds}**" in said and "25 candidates (20 retrieved by similarity + 5 popular)" in said
+    statuses = [s.label for s in at.status if "done in" in s.label]
+    assert statuses and all(seconds in s for s in statuses)  # the status box says the same time
+
+    liked = before.recommendations[0].item.id
+    at.button(key=f"rec_like_{liked}").click().run()
+    after = at.session_state["rec_result"]
+    assert problems(at) == []
+    assert after.candidate_ids == tuple(i for i in before.candidate_ids if i != liked)
+    assert after.pairs_computed <= len(after.candidate_ids)  # only the liked item's row was new
+    assert "the previous list's" in titles_in(at)
+    disliked = after.recommendations[0].item.id
+    at.button(key=f"rec_dislike_{disliked}").click().run()
+    assert at.session_state["rec_result"].pairs_computed == 0  # a dislike adds no row at all
