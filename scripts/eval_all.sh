@@ -36,14 +36,21 @@ users() {  # dataset, how many
 # LLMRank-20 on the test targets, every method (random, pop, bm25, embed, embed+pop, all 16 LM variants, fused)
 # with the ScoringConfig defaults (α = 0.25, chosen on the ml-100k and lastfm validation targets, see
 # docs/lm-experiments.md), plus `fused/alpha=1`, the default before that choice.
-llmrank() {
-  $EVAL --dataset "$1" --protocol llmrank20 --methods all,fused/alpha=1 $(users "$1" 500) --tuned "$DEFAULTS_TUNED" \
-    --json "$OUT/$1-llmrank20.json" --report "$OUT/$1-llmrank20.md"
+llmrank() {  # dataset [users]
+  $EVAL --dataset "$1" --protocol llmrank20 --methods all,fused/alpha=1 $(users "$1" "${2:-500}") \
+    --tuned "$DEFAULTS_TUNED" --json "$OUT/$1-llmrank20.json" --report "$OUT/$1-llmrank20.md"
 }
 step_ml-100k() { llmrank ml-100k; }
 step_ml-latest-small() { llmrank ml-latest-small; }
 step_lastfm() { llmrank lastfm; }
-step_amazon-scientific() { llmrank amazon-scientific; }
+# amazon-scientific costs four times a movie user in LM time (18 s per user on the loaded 2-core CPU): every method
+# on the first 200 users, the baselines without the LM on the first 500.
+step_amazon-scientific() {
+  llmrank amazon-scientific 200
+  $EVAL --dataset amazon-scientific --protocol llmrank20 --methods baselines $(users amazon-scientific 500) \
+    --tuned "$DEFAULTS_TUNED" --json "$OUT/amazon-scientific-llmrank20-baselines.json" \
+    --report "$OUT/amazon-scientific-llmrank20-baselines.md"
+}
 step_amazon-48() {
   $EVAL --tuned "$DEFAULTS_TUNED" --dataset amazon-scientific --protocol llmrank20 --methods all,fused/alpha=1 --limit-users 100 \
     --json "$OUT/amazon-scientific-llmrank20-100u-48tok.json" --report "$OUT/amazon-scientific-llmrank20-100u-48tok.md"

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ..catalog import Catalog
 from ..commands.recommend import add_scoring_options, config_from_args
 from ..config import DEFAULT_DB, ScoringConfig
+from ..errors import ConfigError
 from ..types import LM, Query
 from . import metrics as M
 from .protocols import build, user_rng
@@ -167,11 +168,28 @@ def markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(results: list[dict]) -> str:
+    """One table across runs (a row per dataset and attribution): score drops and the correlation with LOO."""
+    def cell(d: dict) -> str:
+        return f"{d['mean']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+
+    lines = ["| dataset (users) | attribution | score drop: largest part removed | random | smallest | "
+             "Pearson r with exact LOO [95% CI] |", "|---|---|---|---|---|---|"]
+    for r in results:
+        for a in ATTRIBUTIONS:
+            d, c = r["deletion"][a], r["correlation"][a]
+            lines.append(f"| {r['dataset']} ({r['users']}) | {a} | {cell(d['largest']['score_drop'])} | "
+                         f"{cell(d['random']['score_drop'])} | {cell(d['smallest']['score_drop'])} | "
+                         f"{c['pearson']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] |")
+    return "\n".join(lines) + "\n"
+
+
 def register(sub) -> None:
     p = sub.add_parser("explain-eval", help="measure how faithful the explanations are (deletion test, LOO)",
                        description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("--db", default=str(DEFAULT_DB), help="SQLite database with the imported dataset")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset")
+    p.add_argument("--summary", nargs="+", metavar="JSON", help="print one table across --json outputs and exit")
     p.add_argument("--split", choices=["test", "valid"], default="test")
     p.add_argument("--limit-users", type=int, default=200, metavar="N", help="the first N users (default 200)")
     p.add_argument("--sample-users", type=int, metavar="N", help="N users drawn with the seed instead")
@@ -191,6 +209,11 @@ def _run(args) -> int:
     from ..catalog import open_catalog
     from ..recommend import Models
 
+    if args.summary:
+        print(summary([json.loads(Path(f).read_text()) for f in args.summary]))
+        return 0
+    if not args.dataset:
+        raise ConfigError("--dataset is required")
     if args.threads:
         import torch
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from recsys.config import ScoringConfig
-from recsys.evaluate.faithfulness import FaithSpec, markdown, run_faithfulness
+from recsys.evaluate.faithfulness import FaithSpec, markdown, run_faithfulness, summary
 from recsys.evaluate.protocols import build
 
 
@@ -31,6 +31,8 @@ def test_the_per_item_attribution_predicts_what_a_removal_does(result):
     assert result["correlation"]["per-item"]["pearson"] > 0.3
 
 
-def test_report_names_both_attributions(result):
+def test_report_and_summary_name_both_attributions(result):
     text = markdown(result)
     assert "| per-item | largest part |" in text and "| lm-only | smallest part |" in text and "Pearson" in text
+    table = summary([result, result]).splitlines()
+    assert len(table) == 2 + 2 * 2 and table[2].startswith("| toy (8) | per-item |")
