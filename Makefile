@@ -1,11 +1,12 @@
-# `make run`: set up and start the app.  `make test`: set up and run every test (what CI runs).
+# `make run`: set up and start the app.  `make test`: set up (with the optional Ray group) and run every test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.ray-installed
 PORT ?= 8501
 
-.PHONY: setup run test test-fast browser screenshots clean
+.PHONY: setup ray run test test-fast browser screenshots clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,12 @@ $(STAMP): requirements.txt requirements-models.txt
 
 setup: $(STAMP)
 
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(BIN)/pip install -q -r requirements-ray.txt
+	touch $(RAY_STAMP)
+
+ray: $(RAY_STAMP)
+
 run: setup
 	$(BIN)/python -m recsys demo
 	$(BIN)/streamlit run app.py --server.port $(PORT)
@@ -24,10 +31,10 @@ run: setup
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-test: setup browser
+test: setup ray browser
 	$(BIN)/python -m pytest
 
-test-fast: setup
+test-fast: setup ray
 	$(BIN)/python -m pytest -m "not slow"
 
 screenshots: setup browser

@@ -18,6 +18,7 @@ from .catalog import Catalog, Item, open_catalog
 from .config import DEFAULT_EMBEDDER, DEFAULT_LM, ScoringConfig
 from .errors import ConfigError
 from .recommend import Models
+from .ray_options import add_ray_options, plan_from_args
 from .text import template_for
 
 NEUTRAL_CHUNK = 256  # ℓ(y|∅) scored and committed this many items at a time
@@ -58,7 +59,8 @@ def nearest_neighbours(matrix: np.ndarray, k: int) -> np.ndarray:
 
 
 def precompute(catalog: Catalog, dataset: str, models: Models, config: ScoringConfig, neighbours: int,
-               neutral: bool = True, limit: int | None = None, progress: bool = True) -> PrecomputeReport:
+               neutral: bool = True, limit: int | None = None, progress: bool = True,
+               neutral_chunk: int = NEUTRAL_CHUNK) -> PrecomputeReport:
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -74,8 +76,8 @@ def precompute(catalog: Catalog, dataset: str, models: Models, config: ScoringCo
 
     if neutral:
         bar = tqdm(total=len(todo), desc=f"{dataset} ℓ(y|∅)", unit="item", disable=not progress, file=sys.stderr)
-        for s in range(0, len(todo), NEUTRAL_CHUNK):
-            chunk = texts[s:min(s + NEUTRAL_CHUNK, len(todo))]
+        for s in range(0, len(todo), neutral_chunk):
+            chunk = texts[s:min(s + neutral_chunk, len(todo))]
             scorer.matrix(template, [], chunk, neutral=True)
             bar.update(len(chunk))
         bar.close()
@@ -118,6 +120,7 @@ def register(sub) -> None:
     p.add_argument("--backend", default="transformers", help="scoring backend: transformers or vllm:URL")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_precision_option(p)
+    add_ray_options(p, "items", "1024")
     p.set_defaults(func=run)
 
 
@@ -132,9 +135,27 @@ def run(args) -> int:
         catalog.dataset(name)  # an unknown name is an error before any work
     config = ScoringConfig(model=args.model, embedder=args.embedder, template=args.template,
                            max_item_tokens=args.max_item_tokens)
+    if args.ray is not None:
+        return _run_on_ray(args, catalog, datasets, config)
     models = Models(device=args.device, backend=args.backend, precision=args.precision)
     for name in datasets:
         report = precompute(catalog, name, models, config, args.neighbours, neutral=not args.no_neutral,
                             limit=args.limit, progress=not args.quiet)
+        print(report.line())
+    return 0
+
+
+def _run_on_ray(args, catalog: Catalog, datasets: list[str], config: ScoringConfig) -> int:
+    """The same work split into shards of items on Ray workers (docs/scale.md); the driver writes the cache."""
+    from functools import partial
+
+    from .ray_jobs import PRECOMPUTE_SHARD_ITEMS, precompute_on_ray
+
+    for name in datasets:
+        report = precompute_on_ray(catalog, name, partial(Models, device=args.device, backend=args.backend,
+                                                          precision=args.precision),
+                                   config, args.neighbours, neutral=not args.no_neutral, limit=args.limit,
+                                   address=args.ray or None, plan=plan_from_args(args),
+                                   shard_items=args.shard_size or PRECOMPUTE_SHARD_ITEMS, progress=not args.quiet)
         print(report.line())
     return 0

@@ -64,6 +64,20 @@ class PairScorer:
             return out[:-1], out[-1]
         return out, None
 
+    def cached_rows(self, template: Template, x_hashes: set[str], y_hashes: set[str]) -> list[dict]:
+        """The cache's rows for these hashes, as `_store` writes them: what a worker without this database needs."""
+        if self.db is None or not x_hashes or not y_hashes:
+            return []
+        tkey, xs, ys = self._cache_template(template), sorted(x_hashes), sorted(y_hashes)
+        out = []
+        for start in range(0, len(ys), 900):
+            chunk = ys[start:start + 900]
+            sql = ("SELECT x_hash, y_hash, logprob, n_tokens FROM pair_scores WHERE model = ? AND template = ? "
+                   f"AND x_hash IN ({','.join('?' * len(xs))}) AND y_hash IN ({','.join('?' * len(chunk))})")
+            out += [{"model": self.model_key, "template": tkey, "x_hash": xh, "y_hash": yh, "logprob": v,
+                     "n_tokens": n} for xh, yh, v, n in self.db.execute(sql, [self.model_key, tkey, *xs, *chunk])]
+        return out
+
     def _truncate(self, text: str) -> str:
         text = text[: self.max_item_tokens * 12]  # cheap character cut before the tokenizer sees huge text
         truncate = getattr(self.backend, "truncate", None)

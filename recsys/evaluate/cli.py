@@ -10,6 +10,7 @@ from ..catalog import open_catalog
 from ..commands.recommend import add_scoring_options, config_from_args
 from ..config import DEFAULT_DB
 from ..errors import ConfigError
+from ..ray_options import add_ray_options, plan_from_args
 from .methods import DEFAULT_METHODS, GROUPS
 from .protocols import MISSING_TARGET, NEGATIVES, PROTOCOLS
 
@@ -60,6 +61,7 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is often faster on a busy machine)")
     p.add_argument("--max-item-tokens", type=int, default=None, help="token budget of one item's text for the LM")
     add_scoring_options(p)
+    add_ray_options(p, "users", "25")
     p.set_defaults(func=run)
 
 
@@ -110,7 +112,10 @@ def run(args) -> int:
     models = Models(device=args.device, backend=args.backend, precision=args.precision)
     if args.grid:
         return _tune(catalog, spec, args, models)
-    result = run_evaluation(catalog, spec, models, show_progress=not args.quiet)
+    if args.ray is not None:
+        result = _run_on_ray(args, catalog, spec)
+    else:
+        result = run_evaluation(catalog, spec, models, show_progress=not args.quiet)
     if not args.no_store:
         store(catalog.db, result)
     text = result.markdown()
@@ -127,6 +132,19 @@ def run(args) -> int:
         save_curves(result, curves_dir, stem)
     print(text)
     return 0
+
+
+def _run_on_ray(args, catalog, spec):
+    """Shards of users on Ray workers, each loading the models once (docs/scale.md); the same result."""
+    from functools import partial
+
+    from ..ray_jobs import EVAL_SHARD_USERS, evaluate_on_ray
+    from ..recommend import Models
+
+    return evaluate_on_ray(catalog, spec, partial(Models, device=args.device, backend=args.backend,
+                                                     precision=args.precision),
+                           address=args.ray or None, plan=plan_from_args(args),
+                           shard_users=args.shard_size or EVAL_SHARD_USERS, show_progress=not args.quiet)
 
 
 def _tune(catalog, spec, args, models) -> int:
