@@ -129,8 +129,30 @@ def settings_panel() -> None:
         state.kept(st.toggle, "Put the terms on one scale", key="set_standardize",
                    help="z-score the language-model, popularity and similarity terms over the candidates before "
                         "weighting; without it the language-model term tends to swamp the others.")
+        precision_setting(st)
     sb.button("Reset settings", on_click=state.reset_settings, width="stretch",
               help="Back to the defaults (the measured best settings).")
+
+
+def precision_setting(where) -> None:
+    """The models' numeric type, what is in use and why, and the background ℓ(y|∅) scoring's progress."""
+    from ..precision import PRECISIONS, parse
+    from . import loaders
+
+    key = loaders.PRECISION_KEY
+    if key not in st.session_state and state._saved(key) not in st.session_state:
+        st.session_state[key] = parse(None)  # $RECSYS_PRECISION, else auto
+    state.kept(where.selectbox, "Numeric precision", PRECISIONS, key=key,
+               help="auto: bfloat16 where this machine runs it natively (AVX-512 BF16, AMX or a CUDA GPU; "
+                    "about twice as fast, the ranking measured against float32 in docs/speed.md), float32 "
+                    "elsewhere. Scores of each precision are cached apart. A change loads the models again.")
+    models = loaders.models()
+    cfg = state.config()
+    where.caption(f"In use: language model {models.lm_precision(cfg.model).describe()}; embedder "
+                  f"{models.embedder_precision(cfg.embedder).describe()}.")
+    job = loaders.neutral_job()
+    if job is not None:
+        where.caption(job.line())
 
 
 def chart(fig: go.Figure | None, key: str, name: str) -> None:

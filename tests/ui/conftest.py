@@ -2,11 +2,16 @@
 models (its pair cache turns later requests into lookups); $RECSYS_DB points the app at it."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 from tests.ui.app_helpers import build_app_db
+
+# the app's background ℓ(y|∅) scoring would race the requests whose scored pairs these tests count;
+# tests/ui/test_neutral.py runs it on its own
+os.environ.setdefault("RECSYS_PRECOMPUTE_NEUTRAL", "0")
 
 
 @pytest.fixture(scope="session")
