@@ -71,9 +71,10 @@ def describe_machine(device: str) -> dict:
         "simd": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
         "memory_gb": round(mem, 1), "os": platform.platform(), "python": platform.python_version(),
         "torch": torch.__version__, "transformers": transformers.__version__, "torch_threads": torch.get_num_threads(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "device": device, "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "environment": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                   "RECSYS_DEVICE") if k in os.environ},
+                                                   "RECSYS_DEVICE", "RECSYS_PRECISION") if k in os.environ},
     }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(torch.device(device))
@@ -271,15 +272,48 @@ def flops_per_token(backend) -> float | None:
     return 2.0 * (body + emb.shape[0] * emb.shape[1])
 
 
+def float32_reference(models: Models, model_name: str, backend):
+    """The plain loop as a user writes it: transformers' defaults, float32, whatever precision the engine runs."""
+    precision = getattr(backend, "precision", None)
+    if models.backend != "transformers" or precision is None or precision.name == "float32":
+        return backend
+    from .lm import TransformersBackend
+
+    return TransformersBackend(model_name, backend.device, precision="float32")
+
+
+def _plain(backend, prefixes: list[str], conts: list[str], by_prefix: dict[int, list[int]], engine: np.ndarray,
+           n: int, device: str) -> tuple[dict, float]:
+    """The plain loop over the chosen pairs: its rate, memory and largest difference from the engine's scores."""
+    diffs = []
+    with PeakMemory(device) as mem:
+        start = time.perf_counter()
+        for i, js in by_prefix.items():
+            values, _ = backend.score_plain(prefixes[i], [conts[j] for j in js])
+            diffs += list(np.abs(values - engine[i, js]))
+        _sync(device)
+        seconds = time.perf_counter() - start
+    out = {"pairs": n, "seconds": round(seconds, 3), "candidates_per_s": _rate(n, seconds), "memory": mem.to_dict(),
+           "precision": _precision_name(backend)}
+    return out, float(max(diffs)) if diffs else None
+
+
+def _precision_name(backend) -> str:
+    precision = getattr(backend, "precision", None)
+    return precision.name if precision is not None else getattr(backend, "cache_key", "")
+
+
 def measure_throughput(models: Models, model_name: str, config: ScoringConfig, template, xs: list[str],
                        ys: list[str], plain_pairs: int, device: str) -> dict:
     backend = models.lm(model_name)
+    reference = float32_reference(models, model_name, backend)
     key = models.lm_cache_key(model_name)
     cut = config.max_item_tokens
     trunc = (lambda t: backend.truncate(t[: cut * 12], cut)) if hasattr(backend, "truncate") else (lambda t: t)
     prefixes = [template.prompt(trunc(x)) for x in xs] + [template.neutral]
     conts = [template.continuation(trunc(y)) for y in ys]
     backend.score(template.neutral, conts[:2])  # first-call allocations are not part of either figure
+    reference.score_plain(template.neutral, conts[:1])
     n_pairs = len(prefixes) * len(conts)
 
     scorer = PairScorer(lambda: backend, key, connect(memory=True), cut)
@@ -299,26 +333,25 @@ def measure_throughput(models: Models, model_name: str, config: ScoringConfig, t
     by_prefix: dict[int, list[int]] = {}
     for k in picks:
         by_prefix.setdefault(k // len(conts), []).append(k % len(conts))
-    diffs = []
-    with PeakMemory(device) as mem_plain:
-        start = time.perf_counter()
-        for i, js in by_prefix.items():
-            values, _ = backend.score_plain(prefixes[i], [conts[j] for j in js])
-            diffs += list(np.abs(values - engine[i, js]))
-        _sync(device)
-        plain_s = time.perf_counter() - start
-    plain_rate = _rate(len(picks), plain_s)
+    plain, diff_f32 = _plain(reference, prefixes, conts, by_prefix, engine, len(picks), device)
+    same, diff_same = plain, diff_f32
+    if reference is not backend:
+        same, diff_same = _plain(backend, prefixes, conts, by_prefix, engine, len(picks), device)
     cold_rate, warm_rate = _rate(n_pairs, cold_s), _rate(n_pairs, warm_s)
+    engine_precision = _precision_name(backend)
     out = {
         "pairs": n_pairs, "prompts": len(prefixes), "candidates": len(conts),
-        "plain": {"pairs": len(picks), "seconds": round(plain_s, 3), "candidates_per_s": plain_rate,
-                  "memory": mem_plain.to_dict()},
+        "plain": plain,  # float32, as a user writes it
+        "plain_same_precision": same,
         "engine_cold": {"pairs": n_pairs, "seconds": round(cold_s, 3), "candidates_per_s": cold_rate,
-                        "memory": mem_cold.to_dict()},
+                        "memory": mem_cold.to_dict(), "precision": engine_precision},
         "engine_warm": {"pairs": n_pairs, "seconds": round(warm_s, 4), "candidates_per_s": warm_rate,
-                        "memory": mem_warm.to_dict()},
-        "ratio_cold": round(cold_rate / plain_rate, 2), "ratio_warm": round(warm_rate / plain_rate, 1),
-        "max_abs_diff_engine_vs_plain": float(max(diffs)) if diffs else None,
+                        "memory": mem_warm.to_dict(), "precision": engine_precision},
+        "ratio_cold": round(cold_rate / plain["candidates_per_s"], 2),
+        "ratio_cold_same_precision": round(cold_rate / same["candidates_per_s"], 2),
+        "ratio_warm": round(warm_rate / plain["candidates_per_s"], 1),
+        "max_abs_diff_engine_vs_plain": diff_same,  # the same computation in the same precision
+        "max_abs_diff_engine_vs_float32_plain": diff_f32,  # what the precision changes, too
         "batch_tokens": getattr(backend, "batch_tokens", None),
     }
     out["tokens"] = token_stats(backend, prefixes, conts)
@@ -354,29 +387,33 @@ def measure_latency(inputs: Inputs, models: Models, config: ScoringConfig, devic
             catalog.db.execute(f"DELETE FROM pair_scores WHERE model = ? {where}", [key])
 
     forget("")
+    with PeakMemory(device) as mem_bare:
+        bare_ms, bare = _timed_request(catalog, query, models, device)
+    forget("AND x_hash != ''")  # ℓ(y|∅) stays: what building or importing a catalog computes for every item
     with PeakMemory(device) as mem:
         cold_ms, cold = _timed_request(catalog, query, models, device)
-    forget("AND x_hash != ''")  # ℓ(y|∅) stays: what `precompute` provides for the whole catalog
-    cold_n_ms, cold_n = _timed_request(catalog, query, models, device)
     warm = [_timed_request(catalog, query, models, device) for _ in range(repeats)]
     warm_ms = [ms for ms, _ in warm]
     return {
         "dataset": inputs.dataset, "catalog_items": catalog.count("items", inputs.dataset),
         "history": [i.title for i in inputs.history],
         "candidates": cold.candidates_considered,
-        "cold": {**_request_dict(cold_ms, cold), "memory": mem.to_dict()},
-        "cold_neutral_precomputed": _request_dict(cold_n_ms, cold_n),
+        "precision": models.lm_precision(config.model).name,
+        "cold": {**_request_dict(cold_ms, cold), "memory": mem.to_dict(),
+                 "what": "no ℓ(y|x) cached; ℓ(y|∅) computed when the catalog was built"},
+        "cold_nothing_cached": {**_request_dict(bare_ms, bare), "memory": mem_bare.to_dict(),
+                                "what": "not even ℓ(y|∅): a catalog that skipped it"},
         "warm": {**_request_dict(statistics.median(warm_ms), warm[-1][1]), "runs_ms": [round(m, 1) for m in warm_ms]},
-        "warm_new_process": warm_in_new_process(db_path, query, device, models.backend),
+        "warm_new_process": warm_in_new_process(db_path, query, device, models.backend, models.precision),
         "same_ranking_cold_and_warm": [r.item.id for r in cold.recommendations]
         == [r.item.id for r in warm[-1][1].recommendations],
     }
 
 
-def warm_in_new_process(db_path: Path, query: Query, device: str, backend: str) -> dict:
+def warm_in_new_process(db_path: Path, query: Query, device: str, backend: str, precision: str = "auto") -> dict:
     """The first request of a fresh process whose caches are all in SQLite: no model should load."""
     payload = json.dumps({"db": str(db_path), "history": list(query.history), "config": query.config.to_dict(),
-                          "device": device, "backend": backend, "threads": _threads()})
+                          "device": device, "backend": backend, "threads": _threads(), "precision": precision})
     proc = subprocess.run([sys.executable, "-c", "import sys; from recsys.bench import _child; _child(sys.argv[1])",
                            payload], capture_output=True, text=True, timeout=900, cwd=ROOT)
     if proc.returncode != 0:
@@ -397,7 +434,7 @@ def _child(payload: str) -> None:
 
     torch_import_s = time.perf_counter() - start
     torch.set_num_threads(args["threads"])
-    models = Models(device=args["device"], backend=args["backend"])
+    models = Models(device=args["device"], backend=args["backend"], precision=args.get("precision"))
     catalog = Catalog(connect(args["db"]))
     query = Query(history=tuple(args["history"]), config=ScoringConfig.from_dict(args["config"]), top=10)
     first_ms, first = _timed_request(catalog, query, models, args["device"])
@@ -422,7 +459,8 @@ def measure_indexing(models: Models, embedder: str, data_dir: Path, db_path: Pat
     vectors = emb.vectors(scratch, items, progress=progress)
     seconds = time.perf_counter() - start
     return {"dataset": INDEX_DATASET, "items": len(items), "dim": int(vectors.shape[1]), "seconds": round(seconds, 1),
-            "items_per_s": _rate(len(items), seconds), "embedder": embedder}
+            "items_per_s": _rate(len(items), seconds), "embedder": embedder,
+            "precision": emb.precision.name if emb.precision is not None else "float32"}
 
 
 # -- the command ----------------------------------------------------------------------------------------------
@@ -440,11 +478,14 @@ def run_bench(args) -> dict:
     report: dict = {"command": "python -m recsys " + " ".join(getattr(args, "argv", ["bench"])),
                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": describe_machine(device), "model": args.model, "embedder": args.embedder}
-    models = Models(device=device, backend=args.backend)
+    models = Models(device=device, backend=args.backend, precision=args.precision)
     start = time.perf_counter()
     models.lm(args.model)
     report["lm_load_s"] = round(time.perf_counter() - start, 2)
     report["cache_key"] = models.lm_cache_key(args.model)
+    report["precision"] = {"requested": models.precision,
+                           "lm": models.lm_precision(args.model).describe(),
+                           "embedder": models.embedder_precision(args.embedder).describe()}
 
     inputs = prepare_inputs(db_path, data_dir, args.demo, not args.quiet)
     if inputs.note:
@@ -503,6 +544,7 @@ def format_report(r: dict) -> str:
         where += " " + " ".join(f"{k}={v}" for k, v in m["environment"].items())
     lines = [f"model {r['model']} on {m['device']}: {where}; load average {m['load_average_start']} → "
              f"{m['load_average_end']}",
+             f"precision: LM {r['precision']['lm']}; embedder {r['precision']['embedder']}",
              f"inputs: {len(r['inputs']['history'])} history items × {r['inputs']['candidates']} candidates (+ ∅) "
              f"from {r['inputs']['dataset']} ({r['inputs']['catalog_items']:,} items)"]
     if tp.get("tokens"):
@@ -512,17 +554,23 @@ def format_report(r: dict) -> str:
                      "inputs)")
     lines += [
         "candidates scored per second (peak memory, rise over the start):",
-        f"  plain loop       {tp['plain']['candidates_per_s']:>10.1f}/s  ({tp['plain']['pairs']} pairs)   "
-        f"{_mem(tp['plain']['memory'])}",
-        f"  engine, cold     {tp['engine_cold']['candidates_per_s']:>10.1f}/s  ({tp['pairs']} pairs)  "
-        f"{_mem(tp['engine_cold']['memory'])}   × {tp['ratio_cold']} the plain loop",
+        f"  plain loop, {tp['plain']['precision']:<8} {tp['plain']['candidates_per_s']:>10.1f}/s  "
+        f"({tp['plain']['pairs']} pairs)   {_mem(tp['plain']['memory'])}",
+        f"  plain loop, {tp['plain_same_precision']['precision']:<8} "
+        f"{tp['plain_same_precision']['candidates_per_s']:>10.1f}/s  ({tp['plain']['pairs']} pairs)   "
+        f"{_mem(tp['plain_same_precision']['memory'])}",
+        f"  engine, cold, {tp['engine_cold']['precision']:<8} {tp['engine_cold']['candidates_per_s']:>8.1f}/s  "
+        f"({tp['pairs']} pairs)  {_mem(tp['engine_cold']['memory'])}   × {tp['ratio_cold']} the float32 plain "
+        f"loop, × {tp['ratio_cold_same_precision']} the same-precision one",
         f"  engine, warm     {tp['engine_warm']['candidates_per_s']:>10.1f}/s  ({tp['pairs']} pairs)  "
         f"{_mem(tp['engine_warm']['memory'])}   × {tp['ratio_warm']} the plain loop",
-        f"  largest |engine − plain| {tp['max_abs_diff_engine_vs_plain']:.2e} nats",
+        f"  largest |engine − plain| {tp['max_abs_diff_engine_vs_plain']:.2e} nats in the same precision, "
+        f"{tp['max_abs_diff_engine_vs_float32_plain']:.2e} against float32",
         f"one request ({lat['candidates']} candidates, {lat['catalog_items']:,}-item catalog):",
-        f"  cold                      {lat['cold']['ms']:>9.1f} ms  ({lat['cold']['pairs_computed']} pairs scored)",
-        f"  cold, ℓ(y|∅) precomputed  {lat['cold_neutral_precomputed']['ms']:>9.1f} ms  "
-        f"({lat['cold_neutral_precomputed']['pairs_computed']} pairs scored)",
+        f"  cold (ℓ(y|∅) from the catalog build) {lat['cold']['ms']:>9.1f} ms  ({lat['cold']['pairs_computed']} "
+        f"pairs scored, {lat['precision']}, {_mem(lat['cold']['memory'])})",
+        f"  cold, nothing cached      {lat['cold_nothing_cached']['ms']:>9.1f} ms  "
+        f"({lat['cold_nothing_cached']['pairs_computed']} pairs scored)",
         f"  warm (median)             {lat['warm']['ms']:>9.1f} ms  {lat['warm']['stages_ms']}",
     ]
     fresh = lat["warm_new_process"]
@@ -533,7 +581,7 @@ def format_report(r: dict) -> str:
         lines.append(f"  warm, fresh process: {fresh.get('error')}")
     if "seconds" in idx:
         lines.append(f"indexing {idx['items']:,} {idx['dataset']} titles: {idx['seconds']} s = "
-                     f"{idx['items_per_s']:.0f} items/s ({idx['embedder']})")
+                     f"{idx['items_per_s']:.0f} items/s ({idx['embedder']}, {idx.get('precision', 'float32')})")
     else:
         lines.append(f"indexing skipped: {idx['skipped']}")
     t = r["targets"]
@@ -548,6 +596,8 @@ def _mem(m: dict) -> str:
 
 
 def register(sub) -> None:
+    from .commands.recommend import add_precision_option
+
     p = sub.add_parser("bench", help="measure scoring throughput, request latency and indexing speed",
                        description="Measure, in one run on one model, device and input set: the engine against a "
                                    "plain transformers loop (cold and warm pair cache, peak memory), one request's "
@@ -565,6 +615,7 @@ def register(sub) -> None:
     p.add_argument("--demo", action="store_true", help="use the embedded 102-item demo movies (no shared data)")
     p.add_argument("--skip-indexing", action="store_true", help="leave out the 19,220-title indexing run")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, one per core)")
+    add_precision_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

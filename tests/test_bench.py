@@ -71,8 +71,27 @@ def test_a_small_real_run_writes_a_complete_consistent_report(tmp_path, capsys):
     assert tp["pairs"] == 6 * 50 and tp["plain"]["pairs"] == 4
     assert tp["max_abs_diff_engine_vs_plain"] < 2e-3  # the fast path computes the same numbers
     assert tp["engine_cold"]["candidates_per_s"] > 0 and tp["engine_warm"]["memory"]["peak_mb"] > 0
-    assert lat["cold"]["pairs_computed"] == 300 and lat["cold_neutral_precomputed"]["pairs_computed"] == 250
+    assert lat["cold"]["pairs_computed"] == 250 and lat["cold_nothing_cached"]["pairs_computed"] == 300
+    assert r["precision"]["requested"] == "float32" and tp["engine_cold"]["precision"] == "float32"
+    assert tp["plain_same_precision"] == tp["plain"] and tp["ratio_cold_same_precision"] == tp["ratio_cold"]
     assert lat["warm"]["pairs_computed"] == 0 and lat["same_ranking_cold_and_warm"]
     fresh = lat["warm_new_process"]
     assert fresh["pairs_computed"] == 0 and fresh["models_loaded"] == {"lm": False, "embedder": False}
     assert r["indexing"] == {"skipped": "--skip-indexing"}
+
+
+@pytest.mark.slow
+def test_a_bfloat16_run_measures_the_float32_plain_loop_beside_its_own(tmp_path):
+    """The engine in bfloat16 (native or emulated) against the plain loop as users write it (float32) and
+    against the plain loop in bfloat16: both ratios, and every figure says its precision."""
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--demo", "--db", str(tmp_path / "bench.db"), "--device", "cpu", "--plain-pairs", "4",
+                 "--repeats", "1", "--skip-indexing", "--quiet", "--precision", "bfloat16", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    tp, lat = r["throughput"], r["latency"]
+    assert r["cache_key"] == "smollm2-135m@bf16" and r["machine"]["torch_cpu_capability"]
+    assert tp["plain"]["precision"] == "float32" and tp["plain_same_precision"]["precision"] == "bfloat16"
+    assert tp["engine_cold"]["precision"] == "bfloat16" and lat["precision"] == "bfloat16"
+    assert tp["ratio_cold"] != tp["ratio_cold_same_precision"]
+    assert tp["max_abs_diff_engine_vs_plain"] < 0.5 and tp["max_abs_diff_engine_vs_float32_plain"] < 1.0
+    assert lat["warm_new_process"]["models_loaded"] == {"lm": False, "embedder": False}
