@@ -146,7 +146,7 @@ for notice in ss.pop(state.NOTICES, []):
     else:
         st.warning(f"From the link: {md(notice)}", icon=":material/link:")
 
-left, right = st.columns([5, 7], gap="large")
+left, right = st.columns([1, 1], gap="large")
 
 # -- history ----------------------------------------------------------------------------------------------------
 with left:
@@ -203,9 +203,8 @@ with left:
             starred = ss[state.EMPHASIS] == item_id
             if item:
                 star = f" · **★ ×{ss[state.EMPHASIS_WEIGHT]:g}**" if starred else ""
-                caption = widgets.item_caption(item, tags=False)
-                st.markdown(f"**{k + 1}.** {md(item.title, 60)}" + (f" :gray[· {caption}]" if caption else "")
-                            + star, width="stretch", help=md(item.title) if len(item.title) > 60 else None)
+                st.markdown(f"**{k + 1}.** {md(item.title, 34)}{star}", width="stretch",
+                            help=f"{md(item.title)}  \n{widgets.item_caption(item, tags=False)}")
             else:
                 st.markdown(f"**{k + 1}.** {md(item_id)} (not in the catalog)", width="stretch")
             st.button("", icon=":material/arrow_upward:", key=f"rec_up_{k}", on_click=move, args=(k, -1),

@@ -239,6 +239,9 @@ with results_tab:
             "ties": w.ties, "judgements": w.n, "X win rate": pct(w.rate),
             "95% interval": f"{pct(w.low)} – {pct(w.high)}"} for w in rates]), hide_index=True, width="stretch")
         st.caption("X's share of wins, a tie counting half; Wilson score interval.")
+        for w in rates:
+            st.markdown(f"“{md(w.x_name)}” against “{md(w.y_name)}”: win rate **{pct(w.rate)}** over {w.n} "
+                        f"judgement(s)", help="The first configuration's share of wins, a tie counting half.")
     else:
         st.caption("No A/B judgement yet.")
     st.subheader("Precision@K from the labels")
