@@ -146,7 +146,7 @@ for notice in ss.pop(state.NOTICES, []):
     else:
         st.warning(f"From the link: {md(notice)}", icon=":material/link:")
 
-left, right = st.columns([1, 1], gap="large")
+left, right = st.columns([5, 7], gap="large")
 
 # -- history ----------------------------------------------------------------------------------------------------
 with left:
