@@ -203,7 +203,7 @@ with left:
             starred = ss[state.EMPHASIS] == item_id
             if item:
                 star = f" · **★ ×{ss[state.EMPHASIS_WEIGHT]:g}**" if starred else ""
-                st.markdown(f"**{k + 1}.** {md(item.title, 34)}{star}", width="stretch",
+                st.markdown(f"**{k + 1}.** {md(item.title, 26)}{star}", width="stretch",
                             help=f"{md(item.title)}  \n{widgets.item_caption(item, tags=False)}")
             else:
                 st.markdown(f"**{k + 1}.** {md(item_id)} (not in the catalog)", width="stretch")
