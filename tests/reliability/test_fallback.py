@@ -178,7 +178,7 @@ def test_a_failed_load_is_remembered_for_a_while_then_retried(monkeypatch):
 
     attempts = []
 
-    def backend(name, device):
+    def backend(name, device, precision=None):
         attempts.append(name)
         if len(attempts) < 3:
             raise ModelLoadError(f"could not load language model {name!r}: out of disk")

@@ -110,7 +110,7 @@ def test_charts_show_hostile_titles_escaped(hostile_catalog, fake_models):
     ids = [i.id for i in hostile_catalog.dataset_items("h")]
     q = Query(history=tuple(ids[:4]), candidates=tuple(ids[4:]), config=ScoringConfig(), top=len(ids) - 4)
     result = recommend(hostile_catalog, q, fake_models)
-    figures = [charts.waterfall(result, r.rank) for r in result.recommendations]
+    figures = [charts.contribution_bars(result, r.rank) for r in result.recommendations]
     figures += [charts.heatmap(result), charts.weights_bar(result)]
     for fig in figures:
         strings = _strings(json.loads(fig.to_json()))
