@@ -207,6 +207,7 @@ with rate_tab:
                                          on_change=save_choice, args=(scenario.id, x, y, a_is_x, widget))
                     st.text_input("Why (optional)", key=f"{widget}_note", on_change=save_choice,
                                   args=(scenario.id, x, y, a_is_x, widget))
+                    ss["rev_blind_pending"] = not saved
                     if saved:
                         a_name, b_name = (x[1], y[1]) if a_is_x else (y[1], x[1])
                         st.success(f"Choice saved. **A** was “{md(a_name)}”, **B** was “{md(b_name)}”.",
@@ -214,6 +215,7 @@ with rate_tab:
                     else:
                         st.caption("The configurations' names are shown once you have chosen.")
                 else:
+                    ss["rev_blind_pending"] = False
                     ss["rev_list_a"] = x_result.recommendations
                     show_list(f"List of “{md(ss['rev_x'])}”", scenario.id, x_result, "A", labels)
                 shown = {r.item.id for r in ss["rev_list_a"]} | (
@@ -233,7 +235,10 @@ with results_tab:
                 f"{len(all_labels)} label(s), {len(all_judgements)} A/B judgement(s).**")
     st.subheader("Blind A/B: win rates")
     rates = win_rates(all_judgements)
-    if rates:
+    if rates and ss.get("rev_blind_pending"):
+        st.caption(f"{len(all_judgements)} A/B judgement(s) so far; the win rates, which name the configurations, "
+                   "are shown once you have chosen.")
+    elif rates:
         st.dataframe(pd.DataFrame([{
             "configuration X": w.x_name, "configuration Y": w.y_name, "X wins": w.x_wins, "Y wins": w.y_wins,
             "ties": w.ties, "judgements": w.n, "X win rate": pct(w.rate),
