@@ -52,7 +52,6 @@ class FaithSpec:
 def _attributions(rec, n: int) -> dict[str, np.ndarray]:
     """(n,) attributed part of each history item, oldest first, per attribution."""
     items = [c for c in rec.contributions if c.name.startswith("history:")]
-    assert len(items) == n
     return {"per-item": np.array([c.value for c in items]), "lm-only": np.array([c.term(LM) for c in items])}
 
 
@@ -224,8 +223,7 @@ def _run(args) -> int:
     spec = FaithSpec(dataset=args.dataset, split=args.split, limit_users=None if args.sample_users else
                      args.limit_users, sample_users=args.sample_users, history=args.history, top=args.top,
                      seed=args.seed, config=config)
-    models = Models(device=args.device, backend=args.backend, **({"precision": args.precision}
-                                                                  if getattr(args, "precision", None) else {}))
+    models = Models(device=args.device, backend=args.backend, precision=args.precision)
     result = run_faithfulness(open_catalog(args.db), spec, models, show_progress=not args.quiet)
     text = markdown(result)
     for path, content in ((args.json, json.dumps(result, indent=1) + "\n"), (args.report, text)):
