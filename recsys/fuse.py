@@ -1,4 +1,4 @@
-"""The scoring formula and its exact decomposition (DESIGN.md §2, steps 4-9). Pure numpy, no models.
+"""The scoring formula and its exact decomposition (README, "How it scores", steps 3-5). Pure numpy, no models.
 
 Shapes: N history items, M candidates. ell (N, M) = ℓ(y_j|x_i); neutral (M,) = ℓ(y_j|∅).
 Every fused score S_j is returned with its parts: per history item for the LM and the similarity term, and the

@@ -115,7 +115,7 @@ def _sequence_template(name: str, noun: str, plural: str, verb: str) -> Template
                     neutral=f'The next {noun} someone {verb} was "')
 
 
-# Experimental templates (issue 8): list formats over the whole recent history.
+# Experimental templates: list formats over the whole recent history.
 for _t in (_list_template("movie-list", "Movies"), _list_template("music-list", "Artists"),
            _list_template("product-list", "Products"), _list_template("news-list", "News articles"),
            _list_template("video-list", "Videos"), _list_template("paper-list", "Papers"),

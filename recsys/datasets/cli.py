@@ -93,7 +93,7 @@ def register(subparsers) -> None:
     _encoding(p)
     p.set_defaults(func=_candidates)
 
-    p = formats.add_parser("shared", parents=[common], help="one of the team's datasets in ../shared/data",
+    p = formats.add_parser("shared", parents=[common], help="one of the development datasets in ../shared/data",
                            description=f"Import a development dataset with the right flags: {', '.join(SHARED)}.")
     p.add_argument("name", choices=list(SHARED))
     p.add_argument("--dataset", help="dataset name (default: the folder name)")

@@ -42,7 +42,7 @@ R = TypeVar("R")
 
 
 def shared_data_dir() -> Path:
-    """The team's dataset folder: $RECSYS_SHARED_DATA, else ../shared/data next to the project root."""
+    """The development datasets' folder: $RECSYS_SHARED_DATA, else ../shared/data next to the project root."""
     env = os.environ.get("RECSYS_SHARED_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

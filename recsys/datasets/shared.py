@@ -1,4 +1,4 @@
-"""The team's development datasets in ../shared/data, each imported by one call with the right importer and flags.
+"""The development datasets in ../shared/data, each imported by one call with the right importer and flags.
 
 `python -m recsys import shared ml-100k` is the one command between a fresh database and an evaluation.
 """

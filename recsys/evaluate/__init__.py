@@ -1,5 +1,5 @@
 """Offline evaluation: protocols (LLMRank-20, full ranking), metrics with bootstrap intervals, baselines and LM
-variants built from the engine, the evaluation loop and its stored results (DESIGN.md §4).
+variants built from the engine, the evaluation loop and its stored results (protocols and published figures: docs/results.md).
 
 For the app: `run_evaluation(catalog, EvalSpec(...), progress=callback)` returns an `EvalResult`;
 `list_evaluations` / `load_evaluation` read stored ones back; `roc_figure` / `pr_figure` draw them.

@@ -1,4 +1,4 @@
-"""Experimental methods for making the LM term count (issue 8): any weighted sum of named terms, each normalised
+"""Experimental methods for making the LM term count: any weighted sum of named terms, each normalised
 over the candidate set, named by what it contains, so every direction tried is a method the harness can run.
 
 Name grammar: `mix:TERM[W]+TERM[W]+...[@z|@rank]`, e.g. `mix:lm0.5+pop1+embed1@z`. W defaults to 1; `@z`

@@ -1,4 +1,4 @@
-"""Evaluation protocols: which users, which histories, which target, which candidates (DESIGN.md §4).
+"""Evaluation protocols: which users, which histories, which target, which candidates (docs/results.md).
 
 - `llmrank20` (Hou et al.): leave-one-out; candidates are the target plus 19 negatives, or the first 19 non-target
   ids of the user's line in a candidate file. Negatives (`negatives`): `llmrank` (the default, comparable with the

@@ -27,7 +27,7 @@ from .methods import DEFAULT_METHODS, Context, Env, aliases, resolve
 from .protocols import EVAL_HISTORY, EvalSet, build
 
 Progress = Callable[[int, int, float], None]  # (users done, users in all, seconds so far)
-ANCHORS = {  # published LLMRank-20 NDCG@10 (Hou et al., 2024), DESIGN.md §4
+ANCHORS = {  # published LLMRank-20 NDCG@10 (Hou et al., 2024)
     "ML-1M": {"pop": 52.33, "ChatGPT zero-shot (best prompt)": 45.83, "SASRec (trained)": 78.89},
     "Amazon Games": {"pop": 52.96, "ChatGPT zero-shot": 53.50, "SASRec (trained)": 75.92},
     "random (expected)": {"random": 22.7},

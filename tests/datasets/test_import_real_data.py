@@ -1,4 +1,4 @@
-"""The importers on the team's real datasets (../shared/data): reported counts match the PROVENANCE files.
+"""The importers on the real development datasets (../shared/data): reported counts match the PROVENANCE files.
 
 Each dataset is imported once per session; tests skip with the reason where its folder is absent.
 """

@@ -1,4 +1,4 @@
-"""Experimental methods (issue 8): term normalisations, the `mix:` grammar, the whole-history list prompt and its
+"""Experimental methods: term normalisations, the `mix:` grammar, the whole-history list prompt and its
 exact leave-one-out explanation. Fake models isolate the logic; the real-model numbers are in docs/lm-experiments.md."""
 from __future__ import annotations
 
