@@ -98,7 +98,7 @@ compare_models() {  # report name, then the evaluate options that pick dataset, 
 }
 step_gemma() { compare_models valid/ml-100k-valid-100u --dataset ml-100k --split valid --limit-users 100; }
 
-# Contextual calibration (issue 8): the per-item LM term calibrated against content-free history items ("N/A",
+# Contextual calibration: the per-item LM term calibrated against content-free history items ("N/A",
 # "[MASK]", "") in the template instead of the ∅ prompt, on the validation users of docs/lm-experiments.md.
 CC_METHODS=pop,embed+pop,mix:pop+embed,mix:lm,mix:lmcc,mix:lmraw,mix:lm0.25+pop+embed,mix:lmcc0.25+pop+embed,\
 mix:lmcc0.5+pop+embed,mix:lmcc+pop+embed
@@ -124,8 +124,24 @@ step_explain() {
   done
 }
 
+# Does bfloat16 cost ranking quality (docs/speed.md)? The same 200 users scored in float32 and in bfloat16, the two
+# datasets side by side (one core each), then the paired difference per method and the agreement of the pair scores.
+PRECISION_METHODS=fused,lm,embed+pop,pop
+step_precision() {
+  mkdir -p "$OUT/precision"
+  for p in float32 bfloat16; do
+    $EVAL --dataset ml-100k --methods $PRECISION_METHODS $(users ml-100k 200) --precision $p --no-curves --quiet \
+      --json "$OUT/precision/ml-100k-$p.json" &
+    $EVAL --dataset lastfm --methods $PRECISION_METHODS $(users lastfm 200) --precision $p --no-curves --quiet \
+      --json "$OUT/precision/lastfm-$p.json" &
+    wait
+  done
+  ${PYTHON:-.venv/bin/python} bench/precision_eval.py --db "$DB" --dataset ml-100k --dataset lastfm \
+    | tee "$OUT/precision/summary.txt"
+}
+
 STEPS="import ml-100k ml-latest-small lastfm amazon-scientific valid-ml-100k valid-ml-latest-small valid-lastfm
-       valid-amazon-scientific tuned full explain amazon-48 gemma cc gemma-amazon"
+       valid-amazon-scientific tuned full explain precision amazon-48 gemma cc gemma-amazon"
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && read -r -a steps <<< "$(echo $STEPS)"
 for s in "${steps[@]}"; do "step_$s"; done
