@@ -30,16 +30,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(db: str | Path, port: int | None = None, timeout: float = 120.0, log: Path | None = None):
-    """`streamlit run app.py` on 127.0.0.1 with RECSYS_DB=db; yields the base URL, stops the server after."""
+def running_app(db: str | Path, port: int | None = None, timeout: float = 120.0, log: Path | None = None,
+                root: Path = ROOT):
+    """`streamlit run app.py` (of the checkout at `root`) on 127.0.0.1 with RECSYS_DB=db; yields the base URL,
+    stops the server after."""
     port = port or free_port()
     env = {**os.environ, "RECSYS_DB": str(db), "TOKENIZERS_PARALLELISM": "false"}
     out = open(log, "w") if log else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
