@@ -20,8 +20,11 @@ from .. import config, demo
 from ..catalog import Catalog, load_demo_catalogs, open_catalog
 from ..errors import ModelLoadError
 from ..recommend import Models, recommend
+from ..scoring import PairScorer
 from ..store import Store
+from ..text import text_hash
 from ..types import Query, Result
+from . import turns
 from .safe import md
 
 _local = threading.local()  # per thread: {db path: Catalog}
@@ -74,11 +77,44 @@ class _ReportingBackend:
         return self._backend.score(prefix, continuations)
 
 
+class QueuedPairScorer(PairScorer):
+    """A `PairScorer` that takes the process's model turn (`turns`) when something is missing from the cache, and
+    looks the cache up again once it has it: a request queued behind one scoring the same pairs finds them there."""
+
+    def matrix(self, template, xs, ys, neutral=False):
+        if turns.MODEL.held() or self._all_cached(template, xs, ys, neutral):
+            return super().matrix(template, xs, ys, neutral)
+        with turns.model_turn():
+            return super().matrix(template, xs, ys, neutral)
+
+    def _all_cached(self, template, xs, ys, neutral) -> bool:
+        rows = {text_hash(x) for x in xs} | ({""} if neutral else set())
+        wanted = {text_hash(y) for y in ys}
+        return len(self._lookup(self._cache_template(template), rows, wanted)) >= len(rows) * len(wanted)
+
+
 class AppModels(Models):
-    """The engine's `Models`, able to report progress to the request running in the calling thread."""
+    """The engine's `Models`, able to report progress to the request running in the calling thread, with the
+    model's use queued across sessions (`turns`)."""
 
     def lm(self, name: str):
         return _ReportingBackend(super().lm(name))
+
+    def pair_scorer(self, catalog: Catalog, config) -> PairScorer:
+        return QueuedPairScorer(lambda: self.lm(config.model), self.lm_cache_key(config.model), catalog.db,
+                                config.max_item_tokens)
+
+    def embedder(self, name: str):
+        emb = super().embedder(name)
+        if "encode" not in vars(emb):  # once per embedder: its encoding (of texts not cached) takes a turn too
+            encode = emb.encode
+
+            def queued(*args, **kwargs):
+                with turns.model_turn():
+                    return encode(*args, **kwargs)
+
+            emb.encode = queued
+        return emb
 
     def lm_loaded(self, name: str) -> bool:
         return name in self._backends
@@ -168,7 +204,19 @@ def rank(query: Query, label: str = "Ranking") -> Result:
                 bar.progress(min(done[0] / max(n_prompts, 1), 1.0),
                              text=f"{cfg.model}: scoring {n} candidates after the prompt {md(prefix, 90)}")
 
-            with mdl.reporting(on_prompt):
+            waited = [False]
+
+            def on_wait(ahead: int) -> None:  # queued behind other sessions' scoring (`turns`)
+                waited[0] = True
+                status.update(label=f"{label}: waiting for the model ({ahead} ahead)…")
+
+            def on_turn(prefix: str, n: int) -> None:
+                if waited[0]:  # the first prompt after a wait: the model is ours now
+                    waited[0] = False
+                    status.update(label=f"{label}…")
+                on_prompt(prefix, n)
+
+            with mdl.reporting(on_turn), turns.showing(on_wait):
                 result = recommend(cat, query, mdl, fallback=True)
             bar.empty()
         except Exception:
