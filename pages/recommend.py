@@ -54,7 +54,13 @@ def read_link() -> None:
 
 if state.LINK_READ not in ss:
     ss[state.LINK_READ] = True
+    if st.query_params.get("rater"):  # who made the session (as on the Review page): stored with it
+        ss[state.RATER] = st.query_params["rater"][:100]
     read_link()
+
+
+def user() -> str:
+    return (state.value(state.RATER) or "").strip()
 
 
 # -- callbacks (run before the page is drawn) ---------------------------------------------------------------------
@@ -102,7 +108,7 @@ def feedback(item_id: str, value: str) -> None:
     inputs = ss[state.RESULT_INPUTS]
     with widgets.guard("save the feedback"):
         session_id = ss.get(state.SESSION_ID) or loaders.store().save_session(
-            None, inputs.history, settings_of(inputs), result.model)
+            None, inputs.history, settings_of(inputs), result.model, user=user())
         ss[state.SESSION_ID] = session_id
         loaders.store().add_feedback(session_id, item_id, value, settings_of(inputs), result.model)
     title = catalog.get_items([item_id]).get(item_id)
@@ -240,7 +246,7 @@ with right:
             result = loaders.rank(query, label="Ranking")
             ss[state.RESULT], ss[state.RESULT_INPUTS] = result, inputs
             ss[state.SESSION_ID] = loaders.store().save_session(ss.get(state.SESSION_ID), inputs.history,
-                                                                settings_of(inputs), result.model)
+                                                                settings_of(inputs), result.model, user=user())
     result = ss.get(state.RESULT)
     if result is None:
         st.subheader("Recommendations")
