@@ -21,6 +21,7 @@ COMMANDS = [
     "recsys.precompute",
     "recsys.health",
     "recsys.demo",
+    "recsys.commands.loadtest",
 ]
 
 

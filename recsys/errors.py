@@ -40,3 +40,7 @@ class UnknownPrecisionError(ConfigError):
     def __init__(self, name, known):
         self.name = name
         super().__init__(f"unknown precision {name!r}: use one of {', '.join(known)}")
+
+
+class LoadTestError(RecsysError):
+    """The load test cannot run as asked (a count out of range, a port in use, no Chromium) or ran out of time."""
