@@ -5,9 +5,11 @@ cache filled for the demo catalogs and their example histories, so the first cli
   `scripts/make_demo_log.py`) as dataset `movies-log` when it is missing. No model; well under a second.
 - `ensure_evaluation(catalog, models)`: runs and stores an LLMRank-20 evaluation of the baselines on it when none is
   stored (the embedding model only: seconds), so the Evaluate page opens on a real run.
-- `precompute(catalog, models)`: ℓ(y|∅) of every demo item, then each example history ranked with the default
-  settings (its rows × its candidates), then the rows a like of one of its top recommendations adds. Resumable:
-  everything goes through the pair cache, so a second run is lookups.
+- `score_neutral(catalog, models)`: ℓ(y|∅) of every item of the embedded demo catalogs, a chunk at a time. The app's
+  background job (`recsys.ui.neutral`) calls the same function, so after this it finds every row cached.
+- `precompute(catalog, models)`: `score_neutral`, then each example history ranked with the default settings (its
+  rows × its candidates), then the rows a like of one of its top recommendations adds. Resumable: everything goes
+  through the pair cache, so a second run is lookups.
 
 `python -m recsys demo` does all three with progress bars; `make run` calls it before starting the app.
 """
@@ -15,9 +17,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from .catalog import Catalog, example_histories, load_demo_catalogs, open_catalog
+from .catalog import Catalog, DatasetInfo, example_histories, load_demo_catalogs, open_catalog
 from .config import CATALOG_DIR, ScoringConfig
 from .text import template_for
 from .types import Query
@@ -27,6 +29,8 @@ LOG_DIR = CATALOG_DIR / "logs"
 DEMO_METHODS = ("random", "pop", "bm25", "embed", "embed+pop")  # `python -m recsys demo` (the embedding model)
 QUICK_METHODS = ("random", "pop", "bm25")  # what the app runs itself on first start: no model, under a second
 LIKED_ROWS = 3  # per example: the top recommendations whose like is made warm too
+DEMO_SOURCE = "embedded demo catalog"  # how the embedded catalogs' `source` begins
+NEUTRAL_CHUNK = 32  # ℓ(y|∅) scored and committed this many items at a time: a request waits at most one chunk
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -74,6 +78,36 @@ def example_queries(catalog: Catalog, config: ScoringConfig | None = None,
             for name in sorted(names) for ex in example_histories(name)]
 
 
+def demo_datasets(catalog: Catalog, only: Iterable[str] | None = None) -> list[DatasetInfo]:
+    """The embedded demo catalogs of this database (of those named in `only`, when given)."""
+    names = None if only is None else set(only)
+    return [d for d in catalog.datasets() if (d.source or "").startswith(DEMO_SOURCE)
+            and (names is None or d.name in names)]
+
+
+def score_neutral(catalog: Catalog, models, config: ScoringConfig | None = None, progress: Progress | None = None,
+                  datasets: Iterable[str] | None = None, chunk: int = NEUTRAL_CHUNK) -> int:
+    """ℓ(y|∅) of every item of the demo catalogs (or of those named) under `config`'s model and templates, through
+    the pair cache (what is cached is skipped, so a rerun resumes), `chunk` items per call and commit.
+    progress(dataset, items done, items in all) before the first chunk and after each; returns the pairs scored
+    now. `python -m recsys demo` and the app's background job both call this, with the same keys and chunks."""
+    config = config or ScoringConfig()
+    work = [(d, catalog.dataset_items(d.name)) for d in demo_datasets(catalog, datasets)]
+    total, done = sum(len(items) for _, items in work), 0
+    scorer = models.pair_scorer(catalog, config)
+    for info, items in work:
+        template = template_for(info.domain, config.template)
+        texts = [i.lm_text() for i in items]
+        for s in range(0, len(texts), chunk):
+            if progress:
+                progress(info.name, done, total)
+            scorer.matrix(template, [], texts[s:s + chunk], neutral=True)
+            done += len(texts[s:s + chunk])
+    if progress:
+        progress(work[-1][0].name if work else "", done, total)
+    return scorer.computed
+
+
 def precompute(catalog: Catalog, models, config: ScoringConfig | None = None, progress: Progress | None = None,
                liked_rows: int = LIKED_ROWS, datasets: list[str] | None = None, examples: int | None = None) -> dict:
     """Fill the pair cache for the demo: neutral scores, example histories, and a like of their top items.
@@ -83,20 +117,14 @@ def precompute(catalog: Catalog, models, config: ScoringConfig | None = None, pr
     config = config or ScoringConfig()
     say = progress or (lambda what, done, total: None)
     start = time.perf_counter()
-    scorer = models.pair_scorer(catalog, config)
-    demo = [d for d in catalog.datasets() if (d.source or "").startswith("embedded demo catalog")
-            and (datasets is None or d.name in datasets)]
-    for k, d in enumerate(demo):
-        say("neutral scores ℓ(y|∅) of the demo catalogs", k, len(demo))
-        items = catalog.dataset_items(d.name)
-        template = template_for(d.domain, config.template)
-        scorer.matrix(template, [], [i.lm_text() for i in items], neutral=True)
-    say("neutral scores ℓ(y|∅) of the demo catalogs", len(demo), len(demo))
+    demo = demo_datasets(catalog, datasets)
+    pairs = score_neutral(catalog, models, config, datasets=[d.name for d in demo],
+                          progress=lambda _name, done, total: say("neutral scores ℓ(y|∅) of the demo catalogs",
+                                                                  done, total))
     queries = example_queries(catalog, config, [d.name for d in demo])
     if examples is not None:
         queries = [q for k, q in enumerate(queries)
                    if sum(1 for p in queries[:k] if p.dataset == q.dataset) < examples]
-    pairs = scorer.computed
     for k, query in enumerate(queries):
         say("example histories", k, len(queries))
         result = recommend(catalog, query, models)

@@ -1,9 +1,9 @@
 """ℓ(y|∅) for the app's embedded catalogs, computed in a background thread when the app starts, with progress.
 
 ℓ(y|∅) does not depend on the person, so scoring it once per catalog item means a cold request scores one prompt
-fewer. The thread goes through the same `PairScorer` and keys as requests (what is cached is skipped, so a
-restart resumes), opens its own SQLite connection, and commits each chunk. RECSYS_PRECOMPUTE_NEUTRAL=0 turns
-it off.
+fewer. The thread runs `recsys.demo.score_neutral`, what `python -m recsys demo` runs (the same `PairScorer`,
+keys and chunks as requests; what is cached is skipped, so after `make run`'s demo step it scores nothing and a
+restart resumes), on its own SQLite connection, committing each chunk. RECSYS_PRECOMPUTE_NEUTRAL=0 turns it off.
 """
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ from pathlib import Path
 
 from ..catalog import open_catalog
 from ..config import ScoringConfig
+from ..demo import score_neutral
 from ..errors import RecsysError
-from ..text import template_for
 
 log = logging.getLogger(__name__)
-CHUNK = 32  # items scored and committed at a time: a request waits at most one chunk for the model
-DEMO_SOURCE = "embedded demo catalog"
 
 
 @dataclass
@@ -59,20 +57,11 @@ def start(db_path: str | Path, models, config: ScoringConfig | None = None,
 
 
 def run(job: NeutralJob, db_path: str | Path, models, config: ScoringConfig, only: tuple[str, ...] = ()) -> None:
+    def progress(dataset: str, done: int, total: int) -> None:
+        job.dataset, job.done, job.total = dataset, done, total
+
     try:
-        catalog = open_catalog(db_path)
-        datasets = [d for d in catalog.datasets() if d.source.startswith(DEMO_SOURCE) and (not only or d.name in only)]
-        work = [(d, catalog.dataset_items(d.name)) for d in datasets]
-        job.total = sum(len(items) for _, items in work)
-        scorer = models.pair_scorer(catalog, config)
-        for info, items in work:
-            job.dataset = info.name
-            template = template_for(info.domain, config.template)
-            texts = [i.lm_text() for i in items]
-            for s in range(0, len(texts), CHUNK):
-                scorer.matrix(template, [], texts[s:s + CHUNK], neutral=True)
-                job.done += len(texts[s:s + CHUNK])
-                job.computed = scorer.computed
+        job.computed = score_neutral(open_catalog(db_path), models, config, progress=progress, datasets=only or None)
         job.finished = True
     except RecsysError as e:  # the model failed to load: requests fall back and say so; this only reports it
         job.error = str(e)

@@ -37,3 +37,19 @@ def test_the_settings_show_the_precision_in_use_and_why(app_db):
     at.selectbox(key="set_precision").set_value("bfloat16").run()
     assert problems(at) == []
     assert any("language model bfloat16" in c.value for c in at.sidebar.caption)
+
+
+def test_the_demo_step_and_the_background_job_share_one_function_so_the_job_finds_everything_cached(
+        demo_catalog, fake_models):
+    from recsys import demo
+
+    path = demo_catalog.db.execute("PRAGMA database_list").fetchone()[2]
+    seen: list[tuple[str, int, int]] = []
+    scored = demo.score_neutral(demo_catalog, fake_models, progress=lambda *a: seen.append(a))
+    items = sum(d.items for d in demo.demo_datasets(demo_catalog))
+    assert scored == fake_models.fake.pairs == items > 0 and seen[-1][1:] == (items, items)
+    calls = fake_models.fake.calls
+    job = neutral.start(path, fake_models)
+    job.thread.join(timeout=60)
+    assert job.finished and not job.error and job.done == job.total == items
+    assert job.computed == 0 and fake_models.fake.calls == calls  # nothing scored twice, no model call at all
