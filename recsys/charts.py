@@ -18,6 +18,7 @@ from .types import LM, PRIOR, SIMILARITY, Result, history_key
 POSITIVE, NEGATIVE, TOTAL = "#2e7d6b", "#c0504d", "#3b5b92"
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 MAX_LABEL = 42
+MAX_TITLE = 34  # characters of a recommendation's title in its chart's title: one line in a 400-px column
 
 
 def plain(text: str, limit: int | None = None) -> str:
@@ -39,6 +40,12 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
 
 LM_COLOR, SIM_COLOR, PRIOR_COLOR = "#3b5b92", "#e08a2c", "#7a8793"
 TERM_NAMES = {LM: "language model", SIMILARITY: "similarity"}
+# The contribution chart's key, a line under its title instead of a Plotly legend: a legend either sits over the
+# bars and axis or, above them, wraps to one entry a row in the plot's width (about 150 px in the Recommend page's
+# cards, where the axis labels take the rest). The prior is named on its own row and each sum is written out.
+KEY = (f"<span style='font-size:12px'><span style='color:{LM_COLOR}'>■</span> language model\u2003"
+       f"<span style='color:{SIM_COLOR}'>■</span> similarity\u2003│ part (sum)</span>")
+KEY_ROOM = 22  # px the key's line adds above the plot
 
 
 def _unique(labels: list[str]) -> list[str]:
@@ -54,7 +61,8 @@ def _unique(labels: list[str]) -> list[str]:
 def contribution_bars(result: Result, rank: int) -> go.Figure:
     """Recommendation `rank` (1-based): one horizontal bar per liked item, stacked by term (language model,
     similarity), and the prior beside them; the bars add up to the score. Long titles are cut on the axis and
-    given whole on hover, so the chart reads the same with 1 or 20 liked items."""
+    given whole on hover, so the chart reads the same with 1 or 20 liked items; the colours are named in one short
+    line under the title (`KEY`), which cannot overlap the bars in any width."""
     rec = result.recommendations[rank - 1]
     items = [c for c in rec.contributions if c.name != PRIOR]
     prior = next((c for c in rec.contributions if c.name == PRIOR), None)
@@ -76,14 +84,15 @@ def contribution_bars(result: Result, rank: int) -> go.Figure:
     fig.add_scatter(y=labels + ([prior_label] if prior is not None else []), x=totals, mode="markers+text",
                     marker=dict(symbol="line-ns-open", size=14, color="#1f2933"), name="part (sum)",
                     text=[f"{v:+.2f}" for v in totals], textposition="middle right", textfont=dict(size=11),
-                    hovertemplate="part: %{x:+.6f}<extra></extra>")
-    fig.update_layout(barmode="relative", legend=dict(orientation="h", y=-0.12 if len(items) < 4 else -0.05,
-                                                      x=0, font=dict(size=12)))
+                    hovertemplate="part (the sum of its bars): %{x:+.6f}<extra></extra>")
+    fig.update_layout(barmode="relative", showlegend=False)
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=12), automargin=True)
     fig.update_xaxes(title=dict(text="contribution to the score", font=dict(size=13, color="#1f2933")),
                      zeroline=True, zerolinecolor="#9aa5b1", gridcolor="#eef1f4")
-    title = f"#{rec.rank} {plain(rec.item.title, 60)}: score {rec.score:+.3f} = the sum of the parts"
-    return _layout(fig, title, height=150 + 30 * (len(items) + 1))
+    title = f"#{rec.rank} {plain(rec.item.title, MAX_TITLE)}: score {rec.score:+.3f} = Σ parts<br>{KEY}"
+    fig = _layout(fig, title, height=KEY_ROOM + 150 + 30 * (len(items) + 1))
+    fig.update_layout(margin=dict(t=50 + KEY_ROOM))
+    return fig
 
 
 def _axis_labels(titles: list[str], prefix: list[str]) -> list[str]:

@@ -108,3 +108,15 @@ def test_figures_export_as_html():
 def test_figures_export_as_png():
     png = charts.heatmap(make_result()).to_image(format="png", width=900, height=400)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("n", [1, 20])
+def test_the_colours_are_named_in_one_line_above_the_bars_not_in_a_legend_over_them(n):
+    fig = charts.contribution_bars(make_result(titles=tuple(f"Liked {k}" for k in range(n))), 1)
+    # a Plotly legend in a 400-px card either overlaps the bars and axis or wraps an entry a row: none is drawn
+    assert fig.layout.showlegend is False
+    head, key = fig.layout.title.text.split("<br>")
+    for trace in fig.data[:2]:  # the stacked terms: each colour is named in the key under the title
+        assert f"color:{trace.marker.color}'>■</span> {trace.name}" in key
+    assert fig.layout.margin.t >= 50 + charts.KEY_ROOM  # the key's line has its room between title and bars
+    assert len(head) <= len("#1 : score +0.000 = Σ parts") + charts.MAX_TITLE  # one line in the narrow column
