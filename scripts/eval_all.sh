@@ -14,7 +14,7 @@ PY="nice ${PYTHON:-.venv/bin/python} -m recsys"
 EVAL="$PY evaluate --db $DB --seed 0 --threads ${THREADS:-1} --negatives llmrank"
 DEFAULTS_TUNED="ScoringConfig defaults; their alpha 0.25 was chosen on the ml-100k and lastfm validation targets \
 (docs/lm-experiments.md), nothing else on any evaluation data"
-DATASETS="ml-100k ml-latest-small lastfm amazon-scientific"
+DATASETS=${DATASETS:-"ml-100k ml-latest-small lastfm amazon-scientific"}
 
 step_import() {
   for d in $DATASETS; do $PY import shared "$d" --db "$DB" --quiet; done
@@ -43,14 +43,8 @@ llmrank() {  # dataset [users]
 step_ml-100k() { llmrank ml-100k; }
 step_ml-latest-small() { llmrank ml-latest-small; }
 step_lastfm() { llmrank lastfm; }
-# amazon-scientific costs four times a movie user in LM time (18 s per user on the loaded 2-core CPU): every method
-# on the first 200 users, the baselines without the LM on the first 500.
-step_amazon-scientific() {
-  llmrank amazon-scientific 200
-  $EVAL --dataset amazon-scientific --protocol llmrank20 --methods baselines $(users amazon-scientific 500) \
-    --tuned "$DEFAULTS_TUNED" --json "$OUT/amazon-scientific-llmrank20-baselines.json" \
-    --report "$OUT/amazon-scientific-llmrank20-baselines.md"
-}
+# amazon-scientific costs four times a movie user in LM time (about 14 s per user on the loaded 2-core CPU).
+step_amazon-scientific() { llmrank amazon-scientific; }
 step_amazon-48() {
   $EVAL --tuned "$DEFAULTS_TUNED" --dataset amazon-scientific --protocol llmrank20 --methods all,fused/alpha=1 --limit-users 100 \
     --json "$OUT/amazon-scientific-llmrank20-100u-48tok.json" --report "$OUT/amazon-scientific-llmrank20-100u-48tok.md"
@@ -77,8 +71,9 @@ tuned() {
   $EVAL --tuned "$DEFAULTS_TUNED" --dataset "$1" --protocol llmrank20 --methods pop,embed+pop,fused $(users "$1" 500) \
     --tuned-from "$OUT/valid/$1-grid.json" --json "$OUT/$1-llmrank20-tuned.json" --report "$OUT/$1-llmrank20-tuned.md"
 }
-step_tuned() { for d in $DATASETS; do tuned "$d"; done; }
-step_tuned-amazon-scientific() { tuned amazon-scientific; }
+step_tuned() {  # every dataset with a validation grid
+  for d in $DATASETS; do [ -f "$OUT/valid/$d-grid.json" ] && tuned "$d"; done; true
+}
 
 # Full ranking: retrieval (50 nearest by embedding + 5 popular) re-ranked; single-signal baselines rank everything.
 step_full() {
