@@ -50,6 +50,9 @@ LABELS_PER_WALK = 3
 AB_PAIR = ("LM + prior + similarity (default)", "Embeddings + prior (no LM)")
 AB_PAIR_NO_LM = ("Embeddings + prior (no LM)", "Popularity only")
 RELEVANT = "✓ relevant"
+# what fails a run: an exception box, an st.error box, an uncaught script error in the page, a crash. Console and
+# HTTP errors are listed too (and in docs/load.md), not failing it.
+EXCEPTIONS = ("exception", "st.error", "pageerror", "crash")
 
 
 # -- pure parts -------------------------------------------------------------------------------------------------
@@ -189,6 +192,8 @@ class Session:
     errors: list[dict] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # reviewer names used (a fresh one per walk)
     external: Counter = field(default_factory=Counter)  # refused requests off the loopback, by host
+    probes: int = 0  # Streamlit's base-path probes answered 404 (see _Walker.watch)
+    aborted: int = 0  # requests to the app the browser cut off when the walk navigated on
     waits_seen: int = 0  # runs during which the page said it was waiting for the model
     walks_done: int = 0
     failure: str = ""
@@ -200,32 +205,33 @@ WATCH_JS = """
 (() => {
   const lt = window.__lt = {runs: 0, waits: 0, state: null};
   let waiting = false;
-  const hook = () => {
+  const sync = () => {  // count each run the app finishes (its root's script state leaving 'running')
     const app = document.querySelector('[data-testid="stApp"]');
-    if (!app) { setTimeout(hook, 25); return; }
-    lt.state = app.getAttribute('data-test-script-state');
-    new MutationObserver(() => {
-      const s = app.getAttribute('data-test-script-state');
-      if (s === lt.state) return;
-      if (lt.state === 'running') lt.runs++;
-      lt.state = s;
-    }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    const s = app ? app.getAttribute('data-test-script-state') : null;
+    if (s === lt.state) return;
+    if (lt.state === 'running') lt.runs++;
+    lt.state = s;
   };
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', hook); else hook();
+  new MutationObserver(sync).observe(document, {subtree: true, attributes: true,
+                                                attributeFilter: ['data-test-script-state']});
   setInterval(() => {
+    sync();  // also catches a root element that was replaced
     if (lt.state !== 'running') { waiting = false; return; }
     const seen = [...document.querySelectorAll('[data-testid="stExpander"] summary')]
       .some(e => /waiting for the model/i.test(e.textContent));
     if (seen && !waiting) lt.waits++;
     waiting = seen;
-  }, 200);
+  }, 100);
 })();
 """
-DONE_JS = """([runs, texts, gone]) => {
+DONE_JS = """([runs, texts, gone, charts]) => {
   const lt = window.__lt, app = document.querySelector('[data-testid="stApp"]');
   if (!lt || !app || app.getAttribute('data-test-script-state') !== 'notRunning' || lt.runs <= runs) return false;
   const body = document.body.innerText;
-  return texts.every(t => body.includes(t)) && gone.every(s => !document.querySelector(s));
+  if (!texts.every(t => body.includes(t)) || !gone.every(s => !document.querySelector(s))) return false;
+  if (!charts) return true;  // a ranked list: its charts drawn too (the first is open, each has its bars)
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  return plots.length > 0 && plots.every(p => p.querySelector('.main-svg'));
 }"""
 ERRORS_JS = """() => [
   ...[...document.querySelectorAll('[data-testid="stException"]')].map(e => ['exception', e.innerText]),
@@ -248,14 +254,21 @@ class _Walker:
     async def runs(self) -> int:
         return await self.page.evaluate("() => (window.__lt || {runs: 0}).runs")
 
-    async def step(self, name: str, action, texts=(), gone=(), after_run: bool = True) -> float:
+    async def step(self, name: str, action, texts=(), gone=(), after_run: bool = True,
+                   charts: bool = False) -> float:
         """Do `action`, wait until its result is visible, record the seconds; errors on the page are collected."""
         before = await self.runs() if after_run else -1
         start = time.perf_counter()
-        await action()
-        timeout = self.run.step_timeout_ms()
-        await self.page.wait_for_function(DONE_JS, arg=[before, list(texts), list(gone)], polling=100,
-                                          timeout=timeout)
+        try:
+            await action()
+            await self.page.wait_for_function(DONE_JS, arg=[before, list(texts), list(gone), charts], polling=100,
+                                              timeout=self.run.step_timeout_ms())
+        except Exception as e:
+            if isinstance(e, LoadTestError):
+                raise
+            await self.collect_errors(name)
+            raise LoadTestError(f"step {name!r} (walk {len(self.s.names)}): {type(e).__name__}: "
+                                f"{str(e).splitlines()[0] if str(e) else ''}") from None
         seconds = time.perf_counter() - start
         self.s.timings[name].append(seconds)
         await self.collect_errors(name)
@@ -274,13 +287,25 @@ class _Walker:
                 self.s.errors.append({"kind": "console", "step": "", "text": m.text[:500]})
 
         def response(r) -> None:
+            # Streamlit's frontend, opened on a page's path (/review), first asks that path for its server
+            # (/review/_stcore/health, …/host-config) and falls back to the root on the 404: not an error
+            if r.status == 404 and re.search(r"/[^/]+/_stcore/(health|host-config)$", r.url.split("?")[0]):
+                self.s.probes += 1
+                return
             if r.status >= 400:
                 self.s.errors.append({"kind": "http", "step": "", "text": f"{r.status} {r.url}"[:500]})
 
         page.on("console", console)
         page.on("response", response)
-        page.on("requestfailed", lambda r: r.url.startswith(self.run.url) and self.s.errors.append(
-            {"kind": "request", "step": "", "text": f"{r.failure} {r.url}"[:500]}))
+        def failed(r) -> None:
+            if not r.url.startswith(self.run.url):
+                return  # refused off the loopback: counted in `external`
+            if r.failure == "net::ERR_ABORTED":  # cut off by the walk's own next navigation (e.g. a CSV export)
+                self.s.aborted += 1
+                return
+            self.s.errors.append({"kind": "request", "step": "", "text": f"{r.failure} {r.url}"[:500]})
+
+        page.on("requestfailed", failed)
         page.on("pageerror", lambda e: self.s.errors.append({"kind": "pageerror", "step": "", "text": str(e)[:500]}))
         page.on("crash", lambda p: self.s.errors.append({"kind": "crash", "step": "", "text": "the page crashed"}))
 
@@ -319,20 +344,20 @@ class _Walker:
             await page.get_by_role("option", name=example["name"], exact=True).click()
 
         size = len(example["history"])
-        await self.step("example", pick, texts=[f"Liked, oldest first ({size})", "pairs newly scored"])
+        await self.step("example", pick, texts=[f"Liked, oldest first ({size})", "pairs newly scored"], charts=True)
         await self.engine("example")
         top = (await self.ranked_ids())[0]
         like = ("feedback", name, top, "like")
         s.cut_off.append(like)
         await self.step("like", lambda: page.locator(f".st-key-rec_like_{top} button").first.click(),
-                        texts=[f"Liked, oldest first ({size + 1})"], gone=[f".st-key-rec_like_{top}"])
+                        texts=[f"Liked, oldest first ({size + 1})"], gone=[f".st-key-rec_like_{top}"], charts=True)
         s.records.append(s.cut_off.pop())
         await self.engine("like")
         other = (await self.ranked_ids())[0]
         dislike = ("feedback", name, other, "dislike")
         s.cut_off.append(dislike)
         await self.step("dislike", lambda: page.locator(f".st-key-rec_dislike_{other} button").first.click(),
-                        gone=[f".st-key-rec_like_{other}"])
+                        gone=[f".st-key-rec_like_{other}"], charts=True)
         s.records.append(s.cut_off.pop())
         await self.engine("dislike")
         if kill_after_click is not None:  # the killed session: close it while the server ranks for it
@@ -340,7 +365,7 @@ class _Walker:
             await kill_after_click()
             return
         await self.step("rerank", lambda: page.locator(".st-key-rec_run_button button").click(),
-                        texts=["pairs newly scored"])
+                        texts=["pairs newly scored"], charts=True)
         await self.engine("rerank")
 
         scenario = f"example:{DATASET}:{n}"
@@ -624,13 +649,16 @@ def _finish(report: dict, sessions: list[Session]) -> dict:
                 row[f"{key}_median"] = round(percentile(merged[row["step"]], 50), 3)
                 row[f"{key}_max"] = max(merged[row["step"]])
     report["external_refused"] = dict(sum((s.external for s in sessions), Counter()))
+    report["base_path_probes_404"] = sum(s.probes for s in sessions)
+    report["aborted_by_navigation"] = sum(s.aborted for s in sessions)
     warm = [v for step in WARM_STEPS for v in timings.get(step, [])]
     report["warm"] = {"steps": list(WARM_STEPS), "n": len(warm), "median_s": round(percentile(warm, 50), 3),
                       "p95_s": round(percentile(warm, 95), 3), "target_s": WARM_TARGET_S,
                       "met": bool(warm) and percentile(warm, 95) <= WARM_TARGET_S}
     errors = [dict(e, session=s.name) for s in live for e in s.errors]
-    report["errors"] = {"count": len(errors), "by_kind": dict(Counter(e["kind"] for e in errors)),
-                        "list": errors[:50]}
+    exceptions = [e for e in errors if e["kind"] in EXCEPTIONS]
+    report["errors"] = {"count": len(errors), "exceptions": len(exceptions),
+                        "by_kind": dict(Counter(e["kind"] for e in errors)), "list": errors[:50]}
     report["sessions"] = [{"name": s.name, "walks_done": s.walks_done, "killed": s.killed,
                            "killed_at": s.killed_at, "failure": s.failure, "waits_seen": s.waits_seen,
                            "records": len(s.records), "errors": len(s.errors)} for s in sessions]
@@ -642,7 +670,7 @@ def _finish(report: dict, sessions: list[Session]) -> dict:
         "0 lost": rec["lost"] == 0,
         "0 duplicated": rec["duplicated"] == 0 and rec["unexpected"] == 0,
         "nothing half-written": not rec["half_written"],
-        "0 errors on the pages": not errors,
+        "0 exceptions on the pages": not exceptions,
         "0 tracebacks in the server log": report.get("server_tracebacks", 0) == 0,
         "the server serves a fresh page afterwards": "fresh_page_after_s" in report.get("browser", {}),
     }
@@ -687,11 +715,14 @@ def format_report(report: dict) -> str:
                  f"half-written {len(rec['half_written'])}")
     lines += [f"  {d}" for d in rec["details"][:10]] + [f"  {p}" for p in rec["half_written"][:10]]
     e = report["errors"]
-    lines += ["", f"errors on the pages: {e['count']}" + (f" {e['by_kind']}" if e["count"] else "")]
+    lines += ["", f"errors on the pages: {e['count']}, of them exceptions (exception or st.error boxes, page errors, "
+              f"crashes): {e['exceptions']}" + (f"; by kind {e['by_kind']}" if e["count"] else "")]
     lines += [f"  [{x['kind']}] {x['session']} {x['step']}: {x['text'][:160]}" for x in e["list"][:10]]
     lines.append(f"tracebacks in the server log: {report.get('server_tracebacks')}")
     if report.get("external_refused"):
         lines.append(f"requests off the loopback, refused (not errors): {report['external_refused']}")
+    lines.append(f"not errors either: {report.get('base_path_probes_404', 0)} base-path probe(s) answered 404, "
+                 f"{report.get('aborted_by_navigation', 0)} request(s) cut off by the walk's next navigation")
     for s in report["sessions"]:
         if s["failure"] or s["killed"]:
             lines.append(f"  {s['name']}: " + (f"killed at {s['killed_at'] or '(not reached)'}" if s["killed"]
