@@ -18,7 +18,7 @@ from .types import LM, PRIOR, SIMILARITY, Result, history_key
 POSITIVE, NEGATIVE, TOTAL = "#2e7d6b", "#c0504d", "#3b5b92"
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 MAX_LABEL = 42
-MAX_TITLE = 34  # characters of a recommendation's title in its chart's title: one line in a 400-px column
+MAX_TITLE = 30  # characters of a recommendation's title in its chart's title: one line in a 380-px card
 
 
 def plain(text: str, limit: int | None = None) -> str:
@@ -89,7 +89,7 @@ def contribution_bars(result: Result, rank: int) -> go.Figure:
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=12), automargin=True)
     fig.update_xaxes(title=dict(text="contribution to the score", font=dict(size=13, color="#1f2933")),
                      zeroline=True, zerolinecolor="#9aa5b1", gridcolor="#eef1f4")
-    title = f"#{rec.rank} {plain(rec.item.title, MAX_TITLE)}: score {rec.score:+.3f} = Σ parts<br>{KEY}"
+    title = f"#{rec.rank} {plain(rec.item.title, MAX_TITLE)}: score {rec.score:+.3f}<br>{KEY}"
     fig = _layout(fig, title, height=KEY_ROOM + 150 + 30 * (len(items) + 1))
     fig.update_layout(margin=dict(t=50 + KEY_ROOM))
     return fig

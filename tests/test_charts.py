@@ -119,4 +119,4 @@ def test_the_colours_are_named_in_one_line_above_the_bars_not_in_a_legend_over_t
     for trace in fig.data[:2]:  # the stacked terms: each colour is named in the key under the title
         assert f"color:{trace.marker.color}'>■</span> {trace.name}" in key
     assert fig.layout.margin.t >= 50 + charts.KEY_ROOM  # the key's line has its room between title and bars
-    assert len(head) <= len("#1 : score +0.000 = Σ parts") + charts.MAX_TITLE  # one line in the narrow column
+    assert len(head) <= len("#1 : score +0.000") + charts.MAX_TITLE  # one line in the narrow column

@@ -1,7 +1,8 @@
 """What a demo audience meets, in the real app and a real Chromium at 1280×900: an example history that is warm on
-the first click, a like that re-ranks in about a second, single-row history cards, legible charts with 1 and 20
-liked items, an Evaluate page that opens on a stored run, and a blind A/B whose click registers and updates the
-win rate. The timings are written to test-artifacts/browser/timings.json (with the machine's load)."""
+the first click, a like that re-ranks in about a second (within a bound when its row is new), single-row history
+cards, legible charts with 1 and 20 liked items, an Evaluate page that opens on a stored run, and a blind A/B whose
+click registers and updates the win rate. The timings are written to test-artifacts/browser/timings.json (with the
+machine's load)."""
 from __future__ import annotations
 
 import json
@@ -41,6 +42,7 @@ PAPERS = ["papers:abstract-interpretation-a-unified-lattice-model-for-static",
           "papers:exokernel-an-operating-system-architecture-for-application",
           "papers:recursive-functions-of-symbolic-expressions-and-their"]
 timings: dict = {}
+LIKE_BOUND_S = 12.0  # a like whose row is scored now, engine time; 2 s is the target on an idle 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +56,10 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def warm_app_url(tmp_path_factory):
-    """The app on a test database prepared as `python -m recsys demo` prepares the default one (the first movie
-    example only, to keep the test short); writes the timings the tests record when done."""
+    """The app on a test database prepared as `python -m recsys demo` prepares the default one: ℓ(y|∅) of every
+    demo catalog, so the app's background job finds them all and scores nothing while the tests time the app,
+    and (to keep the test short) only the first movie example and its likes; writes the timings the tests record
+    when done."""
     from recsys import db as dbmod
     from recsys import demo
     from recsys.catalog import Catalog
@@ -63,9 +67,14 @@ def warm_app_url(tmp_path_factory):
 
     db = build_app_db(tmp_path_factory.mktemp("demo-warm") / "app.db")
     cat = Catalog(dbmod.connect(db))
+    models, config = Models(), ScoringConfig()
     start = time.perf_counter()
-    report = demo.precompute(cat, Models(), ScoringConfig(), datasets=["movies"], examples=1)
-    timings["precompute (movies: neutral + first example + 3 likes)"] = {
+    pairs = demo.score_neutral(cat, models, config)
+    timings["precompute ℓ(y|∅) of every demo catalog"] = {
+        "pairs_scored": pairs, "wall_s": round(time.perf_counter() - start, 1)}
+    start = time.perf_counter()
+    report = demo.precompute(cat, models, config, datasets=["movies"], examples=1)
+    timings["precompute (movies: first example + 3 likes)"] = {
         **report, "wall_s": round(time.perf_counter() - start, 1)}
     cat.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     cat.db.conn.close()
@@ -142,8 +151,14 @@ def test_example_is_warm_a_like_reranks_fast_and_numbers_agree(page, warm_app_ur
     wall = timed(page, lambda: page.locator(f".st-key-rec_like_{fifth} button").first.click())
     page.wait_for_function("() => document.body.innerText.includes('Liked, oldest first (6)')")
     cold = header(page)
-    timings["like of the 5th recommendation (its row not precomputed)"] = {**cold, "browser_wall_s": wall}
+    timings["like of the 5th recommendation (its row not precomputed)"] = {
+        **cold, "browser_wall_s": wall, "load_average": os.getloadavg()}
+    print(f"\nlike re-rank, one new row: {cold['seconds']:.2f} s in the engine ({cold['pairs']} pairs scored), "
+          f"{wall:.2f} s in the browser; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     assert cold["pairs"] <= cold["candidates"] == 53  # only the liked item's row was scored
+    # the 2-s target is measured by bench/rerank.py; this bound only catches a re-rank that does far more than one
+    # row (all five rows take 5× as long), with room for a loaded CI machine
+    assert cold["seconds"] <= LIKE_BOUND_S, cold
 
     other = ranked_ids(page)[0]
     wall = timed(page, lambda: page.locator(f".st-key-rec_dislike_{other} button").first.click())
@@ -187,6 +202,13 @@ def test_contribution_chart_is_legible_with_1_and_20_long_titles(page, app_url, 
     plot = chart.locator(".nsewdrag").first.bounding_box()
     frame = chart.bounding_box()
     assert all(b["x"] >= frame["x"] - 1 and b["x"] + b["width"] <= plot["x"] + 1 for b in boxes)  # left of the bars
+    # the colours are named in the title's second line, above the bars and inside the card; no legend over them
+    assert chart.locator(".legend").count() == 0
+    head = chart.locator(".gtitle").first.bounding_box()
+    assert head["y"] + head["height"] <= plot["y"] + 1, (head, plot)
+    assert head["x"] >= frame["x"] - 1 and head["x"] + head["width"] <= frame["x"] + frame["width"] + 1, (head, frame)
+    assert "language model" in chart.locator(".gtitle").first.text_content()
+    chart.screenshot(path=str(ARTIFACTS / f"demo-contributions-{n}-chart.png"))
     title = chart.locator(".xtitle").first
     size = float(title.evaluate("e => getComputedStyle(e).fontSize").removesuffix("px"))
     fill = title.evaluate("e => getComputedStyle(e).fill")
