@@ -5,8 +5,8 @@ cache filled for the demo catalogs and their example histories, so the first cli
   `scripts/make_demo_log.py`) as dataset `movies-log` when it is missing. No model; well under a second.
 - `ensure_evaluation(catalog, models)`: runs and stores an LLMRank-20 evaluation of the baselines on it when none is
   stored (the embedding model only: seconds), so the Evaluate page opens on a real run.
-- `score_neutral(catalog, models)`: ℓ(y|∅) of every item of the embedded demo catalogs, a chunk at a time. The app's
-  background job (`recsys.ui.neutral`) calls the same function, so after this it finds every row cached.
+- `score_neutral(catalog, models)`: ℓ(y|∅) of every item of the embedded demo catalogs. The app's background job
+  (`recsys.ui.neutral`) calls the same function, so after this it finds every row cached.
 - `precompute(catalog, models)`: `score_neutral`, then each example history ranked with the default settings (its
   rows × its candidates), then the rows a like of one of its top recommendations adds. Resumable: everything goes
   through the pair cache, so a second run is lookups.
@@ -30,7 +30,6 @@ DEMO_METHODS = ("random", "pop", "bm25", "embed", "embed+pop")  # `python -m rec
 QUICK_METHODS = ("random", "pop", "bm25")  # what the app runs itself on first start: no model, under a second
 LIKED_ROWS = 3  # per example: the top recommendations whose like is made warm too
 DEMO_SOURCE = "embedded demo catalog"  # how the embedded catalogs' `source` begins
-NEUTRAL_CHUNK = 32  # ℓ(y|∅) scored and committed this many items at a time: a request waits at most one chunk
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -86,11 +85,16 @@ def demo_datasets(catalog: Catalog, only: Iterable[str] | None = None) -> list[D
 
 
 def score_neutral(catalog: Catalog, models, config: ScoringConfig | None = None, progress: Progress | None = None,
-                  datasets: Iterable[str] | None = None, chunk: int = NEUTRAL_CHUNK) -> int:
+                  datasets: Iterable[str] | None = None, chunk: int | None = None) -> int:
     """ℓ(y|∅) of every item of the demo catalogs (or of those named) under `config`'s model and templates, through
-    the pair cache (what is cached is skipped, so a rerun resumes), `chunk` items per call and commit.
-    progress(dataset, items done, items in all) before the first chunk and after each; returns the pairs scored
-    now. `python -m recsys demo` and the app's background job both call this, with the same keys and chunks."""
+    the pair cache (what is cached is skipped, so a rerun resumes), `chunk` items per call and commit (None: a
+    catalog at a time). progress(dataset, items done, items in all) before the first chunk and after each; returns
+    the pairs scored now. `python -m recsys demo` and the app's background job both call this with the same keys,
+    so whichever runs second finds the rows cached.
+
+    The chunks stay as each caller had them: a score depends in its last bits on the candidates packed with it
+    (up to 2e-5 nats in float32, 0.13 in bfloat16 between a catalog at a time and chunks of 32 on the movies), so
+    changing them would change the rows that `recsys demo` writes."""
     config = config or ScoringConfig()
     work = [(d, catalog.dataset_items(d.name)) for d in demo_datasets(catalog, datasets)]
     total, done = sum(len(items) for _, items in work), 0
@@ -98,11 +102,12 @@ def score_neutral(catalog: Catalog, models, config: ScoringConfig | None = None,
     for info, items in work:
         template = template_for(info.domain, config.template)
         texts = [i.lm_text() for i in items]
-        for s in range(0, len(texts), chunk):
+        step = chunk or max(len(texts), 1)
+        for s in range(0, len(texts), step):
             if progress:
                 progress(info.name, done, total)
-            scorer.matrix(template, [], texts[s:s + chunk], neutral=True)
-            done += len(texts[s:s + chunk])
+            scorer.matrix(template, [], texts[s:s + step], neutral=True)
+            done += len(texts[s:s + step])
     if progress:
         progress(work[-1][0].name if work else "", done, total)
     return scorer.computed

@@ -1,8 +1,8 @@
 """ℓ(y|∅) for the app's embedded catalogs, computed in a background thread when the app starts, with progress.
 
 ℓ(y|∅) does not depend on the person, so scoring it once per catalog item means a cold request scores one prompt
-fewer. The thread runs `recsys.demo.score_neutral`, what `python -m recsys demo` runs (the same `PairScorer`,
-keys and chunks as requests; what is cached is skipped, so after `make run`'s demo step it scores nothing and a
+fewer. The thread runs `recsys.demo.score_neutral`, what `python -m recsys demo` runs (the same `PairScorer` and
+keys as requests; what is cached is skipped, so after `make run`'s demo step it scores nothing and a
 restart resumes), on its own SQLite connection, committing each chunk. RECSYS_PRECOMPUTE_NEUTRAL=0 turns it off.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..demo import score_neutral
 from ..errors import RecsysError
 
 log = logging.getLogger(__name__)
+CHUNK = 32  # items scored and committed at a time: a request waits at most one chunk for the model
 
 
 @dataclass
@@ -61,7 +62,8 @@ def run(job: NeutralJob, db_path: str | Path, models, config: ScoringConfig, onl
         job.dataset, job.done, job.total = dataset, done, total
 
     try:
-        job.computed = score_neutral(open_catalog(db_path), models, config, progress=progress, datasets=only or None)
+        job.computed = score_neutral(open_catalog(db_path), models, config, progress=progress,
+                                     datasets=only or None, chunk=CHUNK)
         job.finished = True
     except RecsysError as e:  # the model failed to load: requests fall back and say so; this only reports it
         job.error = str(e)
