@@ -17,7 +17,7 @@ from .types import LM, PRIOR, SIMILARITY, Result, history_key
 
 POSITIVE, NEGATIVE, TOTAL = "#2e7d6b", "#c0504d", "#3b5b92"
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13)
-MAX_LABEL = 42
+MAX_LABEL = 30  # characters of a liked item's title on an axis: in a 380-px card, 42 left the bars 60 px
 MAX_TITLE = 30  # characters of a recommendation's title in its chart's title: one line in a 380-px card
 
 
@@ -84,6 +84,7 @@ def contribution_bars(result: Result, rank: int) -> go.Figure:
     fig.add_scatter(y=labels + ([prior_label] if prior is not None else []), x=totals, mode="markers+text",
                     marker=dict(symbol="line-ns-open", size=14, color="#1f2933"), name="part (sum)",
                     text=[f"{v:+.2f}" for v in totals], textposition="middle right", textfont=dict(size=11),
+                    cliponaxis=False,  # a sum beside the longest bar is drawn in the right margin, not cut
                     hovertemplate="part (the sum of its bars): %{x:+.6f}<extra></extra>")
     fig.update_layout(barmode="relative", showlegend=False)
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=12), automargin=True)
@@ -91,7 +92,7 @@ def contribution_bars(result: Result, rank: int) -> go.Figure:
                      zeroline=True, zerolinecolor="#9aa5b1", gridcolor="#eef1f4")
     title = f"#{rec.rank} {plain(rec.item.title, MAX_TITLE)}: score {rec.score:+.3f}<br>{KEY}"
     fig = _layout(fig, title, height=KEY_ROOM + 150 + 30 * (len(items) + 1))
-    fig.update_layout(margin=dict(t=50 + KEY_ROOM))
+    fig.update_layout(margin=dict(t=50 + KEY_ROOM, r=45))
     return fig
 
 
