@@ -195,16 +195,46 @@ class Session:
     probes: int = 0  # Streamlit's base-path probes answered 404 (see _Walker.watch)
     aborted: int = 0  # requests to the app the browser cut off when the walk navigated on
     waits_seen: int = 0  # runs during which the page said it was waiting for the model
+    dom_missed: int = 0  # steps whose run the DOM's script state never showed (the WebSocket's count caught it)
+    snapshots: list[str] = field(default_factory=list)  # screenshot and text of each failed step
     walks_done: int = 0
     failure: str = ""
     killed_at: str = ""
 
 
 # -- the browser side ---------------------------------------------------------------------------------------------
+# Whether a WebSocket frame from the server (a ForwardMsg, protobuf) says a run finished: its top-level field 6
+# (script_finished) is 0 (finished) or 3 (a fragment finished); 2, stopped early for a rerun, is no finished run.
+# React may render a quick run's start and end in one commit (a busy browser), so the DOM's script state alone
+# can miss a whole run; the server's message cannot be missed.
+FINISHED_JS = """(buf) => {
+  const b = new Uint8Array(buf);
+  const varint = (i) => { let v = 0, m = 1, c; do { c = b[i++]; v += (c & 127) * m; m *= 128; } while (c & 128); return [v, i]; };
+  for (let i = 0; i < b.length;) {
+    let key, v; [key, i] = varint(i);
+    const wire = key & 7, num = Math.floor(key / 8);
+    if (wire === 0) { [v, i] = varint(i); if (num === 6) return v === 0 || v === 3; }
+    else if (wire === 2) { [v, i] = varint(i); i += v; }
+    else if (wire === 1) i += 8; else if (wire === 5) i += 4; else return false;
+  }
+  return false;
+}"""
 WATCH_JS = """
 (() => {
-  const lt = window.__lt = {runs: 0, waits: 0, state: null};
+  const lt = window.__lt = {runs: 0, finished: 0, finishedAt: 0, waits: 0, state: null};
   let waiting = false;
+  const finished = """ + FINISHED_JS + """;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (e) => {
+        try {
+          if (e.data instanceof ArrayBuffer && finished(e.data)) { lt.finished++; lt.finishedAt = performance.now(); }
+        } catch (err) {}
+      });
+    }
+  };
   const sync = () => {  // count each run the app finishes (its root's script state leaving 'running')
     const app = document.querySelector('[data-testid="stApp"]');
     const s = app ? app.getAttribute('data-test-script-state') : null;
@@ -224,15 +254,21 @@ WATCH_JS = """
   }, 100);
 })();
 """
-DONE_JS = """([runs, texts, gone, charts]) => {
+SETTLE_MS = 500
+DONE_JS = """([[runs, finished], texts, gone, charts]) => {
   const lt = window.__lt, app = document.querySelector('[data-testid="stApp"]');
-  if (!lt || !app || app.getAttribute('data-test-script-state') !== 'notRunning' || lt.runs <= runs) return false;
+  if (!lt || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (lt.runs <= runs) {  // the DOM never showed a run since the action: has the server announced one?
+    if (lt.finished <= finished) return false;
+    // the message arrives before the page has applied the run's last changes: give it SETTLE_MS to do so
+    if (performance.now() - lt.finishedAt < SETTLE_MS) return false;
+  }
   const body = document.body.innerText;
   if (!texts.every(t => body.includes(t)) || !gone.every(s => !document.querySelector(s))) return false;
   if (!charts) return true;  // a ranked list: its charts drawn too (the first is open, each has its bars)
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
   return plots.length > 0 && plots.every(p => p.querySelector('.main-svg'));
-}"""
+}""".replace("SETTLE_MS", str(SETTLE_MS))
 ERRORS_JS = """() => [
   ...[...document.querySelectorAll('[data-testid="stException"]')].map(e => ['exception', e.innerText]),
   ...[...document.querySelectorAll('[data-testid="stAlertContentError"]')].map(e => ['st.error', e.innerText]),
@@ -251,13 +287,16 @@ class _Walker:
         self.page = None
         self.seen_errors: set[tuple] = set()
 
-    async def runs(self) -> int:
-        return await self.page.evaluate("() => (window.__lt || {runs: 0}).runs")
+    async def runs(self) -> list[int]:
+        """Runs finished so far, as [seen in the DOM's script state, announced on the WebSocket]."""
+        return await self.page.evaluate("() => { const lt = window.__lt || {runs: 0, finished: 0};"
+                                        " return [lt.runs, lt.finished]; }")
 
     async def step(self, name: str, action, texts=(), gone=(), after_run: bool = True,
                    charts: bool = False) -> float:
-        """Do `action`, wait until its result is visible, record the seconds; errors on the page are collected."""
-        before = await self.runs() if after_run else -1
+        """Do `action`, wait until its result is visible, record the seconds; errors on the page are collected.
+        On a failure the page's screenshot and text are kept (see `snapshot`)."""
+        before = await self.runs() if after_run else [-1, -1]
         start = time.perf_counter()
         try:
             await action()
@@ -267,12 +306,43 @@ class _Walker:
             if isinstance(e, LoadTestError):
                 raise
             await self.collect_errors(name)
+            await self.snapshot(name, before, texts, f"{type(e).__name__}: {e}")
             raise LoadTestError(f"step {name!r} (walk {len(self.s.names)}): {type(e).__name__}: "
                                 f"{str(e).splitlines()[0] if str(e) else ''}") from None
         seconds = time.perf_counter() - start
         self.s.timings[name].append(seconds)
+        if after_run:
+            after = await self.runs()
+            if after[0] <= before[0]:  # the run finished, the DOM never showed it running
+                self.s.dom_missed += 1
         await self.collect_errors(name)
         return seconds
+
+    async def snapshot(self, step: str, before, texts, error: str) -> None:
+        """What the page showed when a step failed: a screenshot, and a text file with the page's visible text,
+        its script state, the run counters before the action and now, and the texts the step waited for."""
+        folder = self.run.failures_dir()
+        stem = folder / f"{self.s.name}-walk{len(self.s.names)}-{step}-{len(self.s.timings[step]) + 1}"
+        kept = []
+        try:
+            await self.page.screenshot(path=f"{stem}.png", full_page=True, timeout=30_000)
+            kept.append(f"{stem}.png")
+        except Exception as e:  # a page that went away: the text file says so
+            error += f"\n(no screenshot: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        try:
+            state = await self.page.evaluate(
+                "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+                " return [app ? app.getAttribute('data-test-script-state') : null, window.__lt || null,"
+                " document.body ? document.body.innerText : '']; }")
+        except Exception as e:
+            state = [None, None, f"(page text unavailable: {type(e).__name__})"]
+        Path(f"{stem}.txt").write_text(
+            f"session {self.s.name}, step {step!r}, url {self.page.url}\nerror: {error}\n"
+            f"waited for the texts {list(texts)}; runs before the action [dom, socket]: {before}\n"
+            f"script state now: {state[0]}; counters now: {json.dumps(state[1])}\n\n--- the page's text ---\n"
+            f"{state[2]}\n", encoding="utf-8")
+        kept.append(f"{stem}.txt")
+        self.s.snapshots += kept
 
     async def collect_errors(self, step: str) -> None:
         for kind, text in await self.page.evaluate(ERRORS_JS):
@@ -392,9 +462,20 @@ class _Walker:
         s.walks_done += 1
 
 
+def failures_folder(plan: Plan, run_id: str) -> Path:
+    """Where the screenshots and texts of failed steps go: beside --log's file, else in the temp folder."""
+    parent = Path(plan.log).parent if plan.log is not None else Path(tempfile.gettempdir())
+    return parent / f"recsys-loadtest-{run_id}-failures"
+
+
 class _Run:
-    def __init__(self, plan: Plan, url: str, deadline: float):
+    def __init__(self, plan: Plan, url: str, deadline: float, failures: Path | None = None):
         self.plan, self.url, self.deadline = plan, url, deadline
+        self.failures = failures or Path(tempfile.gettempdir()) / f"recsys-loadtest-{uuid.uuid4().hex[:6]}-failures"
+
+    def failures_dir(self) -> Path:
+        self.failures.mkdir(parents=True, exist_ok=True)
+        return self.failures
 
     def step_timeout_ms(self) -> float:
         left = self.deadline - time.monotonic()
@@ -403,12 +484,13 @@ class _Run:
         return 1000 * min(self.plan.step_timeout, left)
 
 
-async def _browse(plan: Plan, url: str, deadline: float, sessions: list[Session]) -> dict:
+async def _browse(plan: Plan, url: str, deadline: float, sessions: list[Session],
+                  failures: Path | None = None) -> dict:
     from playwright.async_api import async_playwright
 
     from .ui.serve import CHROMIUM_FLAGS, chromium_path
 
-    run = _Run(plan, url, deadline)
+    run = _Run(plan, url, deadline, failures)
     out: dict = {}
     async with async_playwright() as pw:
         try:
@@ -601,7 +683,8 @@ def run(plan: Plan, say=print) -> dict:
             try:
                 with running_app(db_file, port=plan.port, timeout=min(180, left), log=log) as url:
                     report["url"] = url
-                    report["browser"] = asyncio.run(_browse(plan, url, deadline, sessions))
+                    report["browser"] = asyncio.run(_browse(plan, url, deadline, sessions,
+                                                                  failures_folder(plan, run_id)))
             except (RuntimeError, TimeoutError) as e:
                 raise LoadTestError(f"the app did not start: {e}") from None
         finally:
@@ -661,8 +744,10 @@ def _finish(report: dict, sessions: list[Session]) -> dict:
                         "by_kind": dict(Counter(e["kind"] for e in errors)), "list": errors[:50]}
     report["sessions"] = [{"name": s.name, "walks_done": s.walks_done, "killed": s.killed,
                            "killed_at": s.killed_at, "failure": s.failure, "waits_seen": s.waits_seen,
-                           "records": len(s.records), "errors": len(s.errors)} for s in sessions]
+                           "records": len(s.records), "errors": len(s.errors), "dom_missed": s.dom_missed,
+                           "snapshots": s.snapshots} for s in sessions]
     report["waits_seen"] = sum(s.waits_seen for s in live)
+    report["dom_missed"] = sum(s.dom_missed for s in live)
     killed = [s for s in sessions if s.killed]
     rec = report["records"]
     checks = {
@@ -706,7 +791,9 @@ def format_report(report: dict) -> str:
     lines += ["", f"warm recommendations ({', '.join(w['steps'])}): median {_f(w['median_s'])} s, "
               f"p95 {_f(w['p95_s'])} s over {w['n']} (target p95 ≤ {w['target_s']:g} s: "
               f"{'met' if w['met'] else 'NOT met'})",
-              f"pages that showed 'waiting for the model': {report['waits_seen']} run(s)", ""]
+              f"pages that showed 'waiting for the model': {report['waits_seen']} run(s)",
+              f"steps whose run the page's script state never showed as running (counted off the WebSocket): "
+              f"{report.get('dom_missed', 0)}", ""]
     rec = report["records"]
     lines.append(f"{'records':<12}{'expected':>10}{'found':>8}{'cut off':>9}")
     for kind, c in rec["by_kind"].items():
@@ -727,6 +814,7 @@ def format_report(report: dict) -> str:
         if s["failure"] or s["killed"]:
             lines.append(f"  {s['name']}: " + (f"killed at {s['killed_at'] or '(not reached)'}" if s["killed"]
                                                 else f"FAILED: {s['failure']}"))
+            lines += [f"    kept: {path}" for path in s.get("snapshots", [])]
     b = report.get("browser", {})
     lines.append("a fresh page after the walks: " + (f"opened in {b['fresh_page_after_s']} s"
                                                       if "fresh_page_after_s" in b

@@ -110,3 +110,67 @@ def test_the_cli_turns_bad_input_into_one_line(capsys, monkeypatch):
     assert main(["loadtest", "--sessions", "2"]) == 2
     assert "Chromium is not installed" in capsys.readouterr().err
     assert "streamlit" not in loadtest.__dict__
+
+
+# -- the page-side JavaScript, run in Node (no browser): when is a step's run finished? -----------------------------
+def _node(script: str) -> str:
+    import shutil
+    import subprocess
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("needs Node.js to run the load test's page-side JavaScript")
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_a_finished_run_is_read_off_the_servers_message():
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from recsys.loadtest import FINISHED_JS
+
+    def frame(**fields) -> list[int]:
+        m = ForwardMsg(hash="abc")
+        m.metadata.delta_path.extend([0, 300])
+        for k, v in fields.items():
+            if k == "delta":
+                m.delta.new_element.markdown.body = "x" * 200  # a long field: its length is a 2-byte varint
+            else:
+                setattr(m, k, v)
+        return list(m.SerializeToString())
+
+    cases = [frame(script_finished=0), frame(script_finished=3), frame(script_finished=2), frame(delta=1),
+             frame(), list(ForwardMsg(script_finished=0).SerializeToString())]
+    got = _node(f"const f = {FINISHED_JS};\n"
+                f"console.log(JSON.stringify({cases}.map(b => f(new Uint8Array(b).buffer))));")
+    assert got == "[true,true,false,false,false,true]"
+
+
+def _done(state: str, lt: dict, before: list[int], texts: list[str], body: str) -> str:
+    import json
+
+    from recsys.loadtest import DONE_JS
+
+    return _node(f"""
+        globalThis.performance = {{now: () => 10000}};
+        globalThis.window = {{__lt: {json.dumps(lt)}}};
+        const app = {{getAttribute: () => {json.dumps(state)}}};
+        globalThis.document = {{querySelector: (s) => s.includes('stApp') ? app : null,
+                               querySelectorAll: () => [], body: {{innerText: {json.dumps(body)}}}}};
+        console.log(({DONE_JS})([{json.dumps(before)}, {json.dumps(texts)}, [], false]));""")
+
+
+def test_a_run_the_dom_never_showed_running_still_ends_the_step():
+    """A quick run under load: React renders its start and its end in one commit, the script state goes from
+    'rerunRequested' straight back to 'notRunning', and the DOM's run count stays where it was. The server's
+    script_finished message still ends the step (the page showed its result), once the page had time to apply it."""
+    body = "You labelled 1 of 10 items here."
+    settled = {"runs": 3, "finished": 4, "finishedAt": 9000}
+    assert _done("notRunning", settled, [3, 3], ["You labelled 1 of"], body) == "true"
+    assert _done("notRunning", dict(settled, finishedAt=9800), [3, 3], ["You labelled 1 of"], body) == "false"
+    assert _done("notRunning", dict(settled, finished=3), [3, 3], ["You labelled 1 of"], body) == "false"
+    assert _done("running", settled, [3, 3], ["You labelled 1 of"], body) == "false"
+    assert _done("notRunning", settled, [3, 3], ["You labelled 2 of"], body) == "false"
+    assert _done("notRunning", {"runs": 4, "finished": 3, "finishedAt": 0}, [3, 3], ["You labelled 1 of"],
+                 body) == "true"
