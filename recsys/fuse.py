@@ -69,9 +69,13 @@ class Fused:
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, float]:
-    """(x − mean, sd) with sd = 1 where the term is constant (one candidate, or all equal)."""
+    """(x − mean, sd) with sd = 1 where the term is constant (one candidate, or all equal).
+
+    A spread below 1e-9 of the values' size is rounding, not signal: dividing by it would blow rounding up
+    to the size of a real term, so such a term counts as constant too.
+    """
     sd = float(x.std())
-    return x - x.mean(), sd if sd > 1e-12 else 1.0
+    return x - x.mean(), sd if sd > 1e-9 * max(1.0, float(np.abs(x).max(initial=0.0))) else 1.0
 
 
 def fuse(

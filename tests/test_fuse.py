@@ -67,7 +67,8 @@ def test_scores_match_the_formula_computed_independently(problem, fusion, standa
     cos = cand_vecs @ (v / np.linalg.norm(v)) if np.linalg.norm(v) > 0 else np.zeros(len(cand_vecs))
 
     def z(x):
-        return (x - x.mean()) / (x.std() if x.std() > 1e-12 else 1.0) if standardize else x
+        constant = x.std() <= 1e-9 * max(1.0, np.abs(x).max())
+        return (x - x.mean()) / (1.0 if constant else x.std()) if standardize else x
 
     expected = 1.3 * z(lm) * (s.shape[0] > 0) + 0.7 * z(prior) + 0.5 * z(cos)
     assert np.allclose(fused.scores, expected, atol=1e-6, rtol=1e-6)
@@ -166,3 +167,12 @@ def test_mixture_parts_are_split_by_responsibility():
 def test_one_candidate_has_a_finite_zero_score_when_standardised():
     fused = F.fuse(np.zeros((2, 1)), np.array([0.5, 0.5]), "product", prior=np.array([-3.0]), beta=1.0)
     assert fused.scores.tolist() == [0.0]
+
+
+def test_a_term_whose_spread_is_rounding_counts_as_constant():
+    """An LM term of 2.08 ± 1e-10 (an old item with weight 1e-9 is the only difference) is noise: z-scoring it
+    would magnify float rounding into a full-sized term."""
+    lm = np.full(8, -2.0794415416798357)
+    lm[0] += 6e-10
+    fused = F.fuse(lm[None, :], np.ones(1), "product", alpha=1.3)
+    assert np.allclose(fused.scores, 1.3 * (lm - lm.mean()), atol=1e-15)

@@ -46,7 +46,7 @@ def test_the_prefix_is_computed_once_and_every_pair_reuses_it(server):
     gens = [b for path, b in server.requests if path == "/generate"]
     assert gens[0] == {"input_ids": p_ids, "sampling_params": {"max_new_tokens": 1, "temperature": 0.0}}
     scoring = gens[1:]
-    assert [len(b["input_ids"]) for b in scoring] == [2, 2, 1]
+    assert sorted(len(b["input_ids"]) for b in scoring) == [1, 2, 2]  # two in flight: any arrival order
     for body in scoring:
         assert body["return_logprob"] is True and body["logprob_start_len"] == len(p_ids) - 1
         assert all(ids[:len(p_ids)] == p_ids for ids in body["input_ids"])
