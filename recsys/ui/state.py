@@ -38,11 +38,19 @@ def _saved(key: str) -> str:
 
 
 def kept(widget, *args, key: str, **kwargs):
-    """Draw `widget(*args, key=key, **kwargs)` so that its value outlives page switches: Streamlit drops the
-    state of a widget that a run does not draw, so the value is copied aside after drawing and put back first."""
+    """Draw `widget(*args, key=key, **kwargs)` so that its value outlives page switches and the browser's own
+    copy of it.
+
+    Streamlit drops the state of a widget that a run does not draw, so the value is copied aside after drawing.
+    And it is handed to the widget through the session state on every run, not only the first: a run's element
+    carries the value then, so a browser that has lost its copy of the widget's state (seen under load: the
+    component drawn again from its default, "" or the minimum, which the next click then sends back) shows and
+    sends the kept value instead of the default.
+    """
     ss = st.session_state
-    if key not in set(ss.keys()) and _saved(key) in ss:
-        ss[key] = ss[_saved(key)]
+    current = ss[key] if key in set(ss.keys()) else ss.get(_saved(key))
+    if current is not None:
+        ss[key] = current
     value = widget(*args, key=key, **kwargs)
     ss[_saved(key)] = value
     return value
