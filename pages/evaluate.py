@@ -85,9 +85,9 @@ def show(result, prefix: str) -> None:
                 fig = widgets.readable_curves(build(result))
                 widgets.chart(fig, key=f"{prefix}_{name}", name=f"{spec.dataset}-{name}")
     a, b, c = st.columns(3)
-    a.download_button("Metrics (CSV)", csv_text(frame), file_name=f"evaluation-{result.id or 'new'}.csv",
+    a.download_button("Metrics (CSV)", lambda: csv_text(frame), file_name=f"evaluation-{result.id or 'new'}.csv",
                       mime="text/csv", on_click="ignore", width="stretch", key=f"{prefix}_csv")
-    b.download_button("Result (JSON, as --json)", json.dumps(result.to_dict(), indent=2, allow_nan=True),
+    b.download_button("Result (JSON, as --json)", lambda: json.dumps(result.to_dict(), indent=2, allow_nan=True),
                       file_name=f"evaluation-{result.id or 'new'}.json", mime="application/json",
                       on_click="ignore", width="stretch", key=f"{prefix}_json")
     if hasattr(result, "markdown"):

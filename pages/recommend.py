@@ -152,6 +152,50 @@ for notice in ss.pop(state.NOTICES, []):
     else:
         st.warning(f"From the link: {md(notice)}", icon=":material/link:")
 
+def table(result) -> pd.DataFrame:
+    """A row per recommendation: its score and every part of it, by liked item and term."""
+    by_id = {i.id: f"{k + 1}. {i.title}" for k, i in enumerate(result.history)}
+    rows = []
+    for rec in result.recommendations:
+        row = {"rank": rec.rank, "item_id": rec.item.id, "title": rec.item.title, "score": rec.score,
+               "lm_share": charts.lm_share(rec.contributions)}
+        for c in rec.contributions:
+            name = "prior" if c.name == PRIOR else by_id.get(c.name[len("history:"):], c.name)
+            row[name] = c.value
+            if c.terms:
+                row[f"{name} (LM)"], row[f"{name} (similarity)"] = c.term(LM), c.term(SIMILARITY)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def export(result, params: dict) -> None:
+    """Downloads of the list, a chart, and the share link; files are made when clicked."""
+    st.markdown("**The list and its explanations**")
+    a, b = st.columns(2)
+    a.download_button("JSON (as `recommend --json`)",
+                      lambda: json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
+                      file_name="recommendations.json", mime="application/json", on_click="ignore",
+                      width="stretch", key="rec_json")
+    b.download_button("CSV (a row per item)", lambda: csv_text(table(result)), on_click="ignore",
+                      file_name="recommendations.csv", mime="text/csv", width="stretch", key="rec_csv")
+    st.markdown("**A chart**")
+    figures = {"Heatmap": ("heatmap", charts.heatmap), "History weights": ("history-weights", charts.weights_bar)}
+    options = [*(k for k in figures if k != "Heatmap" or result.history),
+               *(f"Contributions #{r.rank}" for r in result.recommendations)]
+    choice = st.selectbox("Chart", options, key="rec_export_fig")
+    if choice.startswith("Contributions"):
+        k = int(choice.split("#")[1])
+        fig, name = charts.contribution_bars(result, k), f"contributions-{k}"
+    else:
+        name, build = figures[choice]
+        fig = build(result)
+    widgets.export_buttons(fig, name, key="rec_export")
+    st.markdown("**Share**")
+    base = (st.context.url or "").split("?")[0]
+    st.code(f"{base}?{urlencode(params)}" if params else base or "/", language=None, wrap_lines=True)
+    st.caption("Opening this link reproduces the history and settings (it is also in the address bar).")
+
+
 left, right = st.columns([5, 7], gap="large")
 
 # -- history ----------------------------------------------------------------------------------------------------
@@ -267,8 +311,10 @@ with right:
         changes = explain.feedback_changes(before, result, liked, disliked, name=lambda t: f"*{md(t, 80)}*")
         st.success("**What your feedback changed:** " + " ".join(changes), icon=":material/published_with_changes:")
 
+    # Only what is open is built and sent: the tabs and each "why" expander rerun when opened, so a re-rank draws
+    # one chart, not thirteen (the browser's drawing was most of a warm re-rank's time with eight sessions at once)
     list_tab, heat_tab, weight_tab, table_tab, export_tab = st.tabs(
-        ["Ranked list", "Heatmap", "History weights", "Table", "Export & share"])
+        ["Ranked list", "Heatmap", "History weights", "Table", "Export & share"], key="rec_tab", on_change="rerun")
     for rec in result.recommendations:
         with list_tab, st.container(border=True):
             text, score, buttons = st.columns([5.5, 1.6, 1.9], vertical_alignment="center")
@@ -283,7 +329,11 @@ with right:
                     st.button("", icon=":material/thumb_down:", key=f"rec_dislike_{rec.item.id}",
                               on_click=feedback, args=(rec.item.id, "dislike"),
                               help="Dislike: never recommend it again, and re-rank")
-            with st.expander("Why: contributions to the score", expanded=rec.rank == 1):
+            why = st.expander("Why: contributions to the score", expanded=rec.rank == 1, key=f"rec_why_{rec.rank}",
+                              on_change="rerun")
+            if not why.open:
+                continue
+            with why:
                 if rec.rank == 1:
                     st.caption("A bar per liked item, split into what the language model and the similarity of "
                                "content gave, and the popularity prior; all add up to the score. LM % is the "
@@ -291,53 +341,23 @@ with right:
                 widgets.chart(charts.contribution_bars(result, rec.rank), key=f"rec_wf_{rec.rank}",
                               name=f"contributions-{rec.rank}")
 
-    with heat_tab:
-        fig = charts.heatmap(result)
-        if fig is None:
-            st.info("An empty history: every score is the popularity prior, so no liked item drives anything.")
-        else:
-            widgets.chart(fig, key="rec_heatmap", name="heatmap")
-            st.caption("Each cell is one liked item's part of one recommendation's score (language model + "
-                       "similarity): blue pushed it up, red down. Hover for the split and exact values.")
-    with weight_tab:
-        widgets.chart(charts.weights_bar(result), key="rec_weights", name="history-weights")
-    by_id = {i.id: f"{k + 1}. {i.title}" for k, i in enumerate(result.history)}
-    rows = []
-    for rec in result.recommendations:
-        row = {"rank": rec.rank, "item_id": rec.item.id, "title": rec.item.title, "score": rec.score,
-               "lm_share": charts.lm_share(rec.contributions)}
-        for c in rec.contributions:
-            name = "prior" if c.name == PRIOR else by_id.get(c.name[len("history:"):], c.name)
-            row[name] = c.value
-            if c.terms:
-                row[f"{name} (LM)"], row[f"{name} (similarity)"] = c.term(LM), c.term(SIMILARITY)
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    with table_tab:
-        st.dataframe(frame, hide_index=True, width="stretch",
-                     column_config={"lm_share": st.column_config.ProgressColumn("LM share", min_value=0,
-                                                                                max_value=1, format="percent")})
-    with export_tab:
-        st.markdown("**The list and its explanations**")
-        a, b = st.columns(2)
-        a.download_button("JSON (as `recommend --json`)", json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
-                          file_name="recommendations.json", mime="application/json", on_click="ignore",
-                          width="stretch", key="rec_json")
-        b.download_button("CSV (a row per item)", csv_text(frame), on_click="ignore",
-                          file_name="recommendations.csv", mime="text/csv", width="stretch", key="rec_csv")
-        st.markdown("**A chart**")
-        figures = {"Heatmap": ("heatmap", charts.heatmap), "History weights": ("history-weights", charts.weights_bar)}
-        options = [*(k for k in figures if k != "Heatmap" or result.history),
-                   *(f"Contributions #{r.rank}" for r in result.recommendations)]
-        choice = st.selectbox("Chart", options, key="rec_export_fig")
-        if choice.startswith("Contributions"):
-            k = int(choice.split("#")[1])
-            fig, name = charts.contribution_bars(result, k), f"contributions-{k}"
-        else:
-            name, build = figures[choice]
-            fig = build(result)
-        widgets.export_buttons(fig, name, key="rec_export")
-        st.markdown("**Share**")
-        base = (st.context.url or "").split("?")[0]
-        st.code(f"{base}?{urlencode(params)}" if params else base or "/", language=None, wrap_lines=True)
-        st.caption("Opening this link reproduces the history and settings (it is also in the address bar).")
+    if heat_tab.open:
+        with heat_tab:
+            fig = charts.heatmap(result)
+            if fig is None:
+                st.info("An empty history: every score is the popularity prior, so no liked item drives anything.")
+            else:
+                widgets.chart(fig, key="rec_heatmap", name="heatmap")
+                st.caption("Each cell is one liked item's part of one recommendation's score (language model + "
+                           "similarity): blue pushed it up, red down. Hover for the split and exact values.")
+    if weight_tab.open:
+        with weight_tab:
+            widgets.chart(charts.weights_bar(result), key="rec_weights", name="history-weights")
+    if table_tab.open:
+        with table_tab:
+            st.dataframe(table(result), hide_index=True, width="stretch",
+                         column_config={"lm_share": st.column_config.ProgressColumn("LM share", min_value=0,
+                                                                                    max_value=1, format="percent")})
+    if export_tab.open:
+        with export_tab:
+            export(result, params)

@@ -42,7 +42,7 @@ st.caption("Judge recommendations by hand. Label each item of a scenario as rele
            "side-by-side, two configurations are shown as A and B in random order and you pick the better list. "
            "Everything is saved as you click, under your name.")
 
-rate_tab, results_tab = st.tabs(["Rate", "Results"])
+rate_tab, results_tab = st.tabs(["Rate", "Results"], key="rev_tab", on_change="rerun")  # Results built when open
 
 
 # -- saving callbacks ---------------------------------------------------------------------------------------------
@@ -229,7 +229,8 @@ def pct(v: float) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
 
 
-with results_tab:
+def show_results() -> None:
+    """Win rates, precision@K and agreement over every rater's labels and choices, and their export."""
     all_labels, all_judgements, lists = store.labels(), store.judgements(), store.lists()
     st.markdown(f"**{len({r['rater'] for r in all_labels} | {j['rater'] for j in all_judgements})} rater(s), "
                 f"{len(all_labels)} label(s), {len(all_judgements)} A/B judgement(s).**")
@@ -277,13 +278,18 @@ with results_tab:
     st.subheader("Export")
     a, b, c = st.columns(3)
     columns = ["rater", "scenario", "item_id", "label", "note", "created", "updated"]
-    a.download_button("Labels (CSV)", csv_text(pd.DataFrame(all_labels, columns=columns)),
+    a.download_button("Labels (CSV)", lambda: csv_text(pd.DataFrame(all_labels, columns=columns)),
                       file_name="review-labels.csv", mime="text/csv", on_click="ignore", width="stretch")
-    b.download_button("A/B judgements (CSV)", csv_text(pd.DataFrame(all_judgements)),
+    b.download_button("A/B judgements (CSV)", lambda: csv_text(pd.DataFrame(all_judgements)),
                       file_name="review-judgements.csv", mime="text/csv", on_click="ignore", width="stretch")
     summary = [{"kind": "win rate", "what": f"{w.x_name} vs {w.y_name}", "value": w.rate, "low": w.low,
                 "high": w.high, "n": w.n} for w in rates]
     summary += [{"kind": f"precision@{k}", "what": p["config"], "value": p["precision"], "n": p["lists"]}
                 for p in precision_at_k(lists, all_labels, k)]
-    c.download_button("Summary (CSV)", csv_text(pd.DataFrame(summary)), file_name="review-summary.csv",
+    c.download_button("Summary (CSV)", lambda: csv_text(pd.DataFrame(summary)), file_name="review-summary.csv",
                       mime="text/csv", on_click="ignore", width="stretch")
+
+
+if results_tab.open:
+    with results_tab:
+        show_results()

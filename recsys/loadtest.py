@@ -546,9 +546,10 @@ async def _browse(plan: Plan, url: str, deadline: float, sessions: list[Session]
                         except Exception:
                             pass
 
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_seconds()
             await asyncio.gather(*(one(w) for w in walkers))
             out["walks_s"] = round(time.perf_counter() - start, 2)
+            out["walks_cpu_s"] = {k: round(v - cpu.get(k, 0.0), 1) for k, v in cpu_seconds().items()}
 
             # the server still serves: a fresh session opens the Recommend page
             start = time.perf_counter()
@@ -566,6 +567,22 @@ async def _browse(plan: Plan, url: str, deadline: float, sessions: list[Session]
                     await w.context.close()
         finally:
             await browser.close()
+    return out
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this run's app server and by its browsers (Chromium and Playwright's driver):
+    on one machine they share the cores, so the split says how much of a step's time is the app's own work."""
+    import psutil
+
+    out = {"server": 0.0, "browsers": 0.0}
+    for p in psutil.Process().children(recursive=True):
+        try:
+            kind = "server" if "streamlit" in " ".join(p.cmdline()) else "browsers"
+            t = p.cpu_times()
+            out[kind] += t.user + t.system
+        except psutil.Error:  # gone meanwhile
+            pass
     return out
 
 
@@ -816,6 +833,10 @@ def format_report(report: dict) -> str:
                                                 else f"FAILED: {s['failure']}"))
             lines += [f"    kept: {path}" for path in s.get("snapshots", [])]
     b = report.get("browser", {})
+    if "walks_cpu_s" in b:
+        c = b["walks_cpu_s"]
+        lines.append(f"CPU during the walks ({b['walks_s']} s × {report['machine']['cpus']} cores): the app server "
+                     f"{c['server']} s, the browsers {c['browsers']} s")
     lines.append("a fresh page after the walks: " + (f"opened in {b['fresh_page_after_s']} s"
                                                       if "fresh_page_after_s" in b
                                                       else b.get("fresh_page_after_error", "not tried")))

@@ -99,7 +99,10 @@ def test_rank_then_like_reranks_and_stores_feedback(model_db):
     # the page's numbers are the engine's: the parts add up to the score, and each item says why in words
     total = sum(c.value for c in result.recommendations[0].contributions)
     assert total == pytest.approx(result.recommendations[0].score)
-    assert len(at.get("plotly_chart")) >= 10
+    assert len(at.get("plotly_chart")) == 1  # the first item's "why" is open; the rest are built when opened
+    at.session_state["rec_tab"], at.session_state["rec_why_2"] = "Heatmap", True
+    assert len(at.run().get("plotly_chart")) == 3  # and the heatmap and the second item's chart, once opened
+    assert problems(at) == []
     assert explain.sentence(result.recommendations[0], result.degraded, name=lambda t: f"*{md(t, 80)}*") \
         in titles_in(at)
 
@@ -187,7 +190,9 @@ def test_review_labels_and_choice_persist_across_reload_and_raters(model_db):
     assert all(w.value is None for w in bob.get("segmented_control"))
     next(w for w in bob.get("segmented_control") if w.key.startswith("rev_choice_")).set_value("Tie").run()
     assert len(s.judgements(scenario=scenario)) == 2 and j["rater"] == "ann"
-    assert "2 rater(s)" in titles_in(bob)
+    assert "2 rater(s)" not in titles_in(bob)  # the Results tab is built only when opened
+    bob.session_state["rev_tab"] = "Results"
+    assert "2 rater(s)" in titles_in(bob.run())
     assert problems(bob) == []
 
 
