@@ -2,8 +2,11 @@
 is closed abruptly during its re-rank. Every label, judgement and feedback record is in the database exactly once,
 no page shows an exception, and the server goes on serving. The database is the load test's cached one with the first
 movie example precomputed (built on the first run: a few minutes). The report is written to
-test-artifacts/browser/loadtest.json."""
+test-artifacts/browser/loadtest.json. A second test has two sessions ask for unscored lists at once and sees the one
+that waits say so."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -34,3 +37,42 @@ def test_three_sessions_and_one_killed_lose_and_duplicate_nothing():
     assert report["sessions"][-1]["killed_at"], text
     assert "fresh_page_after_s" in report["browser"], text
     assert report["ok"], text
+
+
+def test_two_cold_requests_at_once_queue_for_the_model_and_the_page_says_so(tmp_path):
+    """Two sessions ask for lists whose pairs nobody has scored, at once: one takes the model, the other's status
+    box says it is waiting (and how many are ahead) until its turn; both lists arrive, no error."""
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    from recsys.catalog import example_histories
+    from recsys.ui.serve import CHROMIUM_FLAGS, running_app
+
+    db, _ = loadtest.prepare_database(loadtest.Plan(sessions=1, examples=1), tmp_path)  # example 0 precomputed
+    names = [e["name"] for e in example_histories(loadtest.DATASET)]
+    status = "() => [...document.querySelectorAll('[data-testid=\"stExpander\"] summary')].map(e => e.textContent)"
+    with running_app(db, timeout=180) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        pages = [browser.new_page() for _ in range(3)]
+        for page in pages:
+            page.goto(f"{url}/?dataset={loadtest.DATASET}")
+            page.get_by_text("Your history").wait_for(timeout=180_000)
+
+        def pick(page, name):
+            page.get_by_placeholder("Choose a named history…").click()
+            page.get_by_role("option", name=name, exact=True).click()
+
+        pick(pages[0], names[0])  # loads the models; its pairs are precomputed
+        pages[0].get_by_text("pairs newly scored").wait_for(timeout=300_000)
+        pick(pages[1], names[1])
+        pick(pages[2], names[2])
+        seen, deadline = [], time.monotonic() + 120
+        while not seen and time.monotonic() < deadline:
+            seen = [t for page in pages[1:] for t in page.evaluate(status) if "waiting for the model" in t]
+            time.sleep(0.1)
+        for page in pages[1:]:
+            page.get_by_text("pairs newly scored").wait_for(timeout=300_000)
+            assert page.locator("[data-testid='stException'], [data-testid='stAlertContentError']").count() == 0
+        browser.close()
+    assert seen and re.search(r"waiting for the model \(\d+ ahead\)", seen[0]), seen
