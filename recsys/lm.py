@@ -182,9 +182,8 @@ class TransformersBackend:
 
     def _token_logprobs(self, hidden, nodes, targets):
         """log p(target | node): the head applied in slices of rows, each slice's log-softmax taken (in float32)
-        a few rows at a time so that what it writes stays in cache. On CPU this is 4x faster than converting a
-        slice's logits to float32 and taking logsumexp over them (0.11 against 0.43 s for 470 nodes of SmolLM2:
-        `python bench/profile_score.py` showed the conversion and logsumexp as a third of a prompt's time)."""
+        a few rows at a time so that what it writes stays in cache. Converting a whole slice to float32 for a
+        logsumexp was a third of a bfloat16 prompt's profile (docs/speed.md, "What makes the engine fast")."""
         torch = self.torch
         head = self.model.get_output_embeddings()
         picked = torch.empty(len(nodes), dtype=torch.float32, device=hidden.device)

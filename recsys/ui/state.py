@@ -43,9 +43,8 @@ def kept(widget, *args, key: str, **kwargs):
 
     Streamlit drops the state of a widget that a run does not draw, so the value is copied aside after drawing.
     And it is handed to the widget through the session state on every run, not only the first: a run's element
-    carries the value then, so a browser that has lost its copy of the widget's state (seen under load: the
-    component drawn again from its default, "" or the minimum, which the next click then sends back) shows and
-    sends the kept value instead of the default.
+    carries the value then, so a browser that has lost its copy of the widget's state shows and sends the kept
+    value, not the widget's default ("" or the minimum: what the Review page showed under load, docs/load.md).
     """
     ss = st.session_state
     current = ss[key] if key in set(ss.keys()) else ss.get(_saved(key))
