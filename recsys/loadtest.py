@@ -265,7 +265,7 @@ DONE_JS = """([[runs, finished], texts, gone, charts]) => {
   }
   const body = document.body.innerText;
   if (!texts.every(t => body.includes(t)) || !gone.every(s => !document.querySelector(s))) return false;
-  if (!charts) return true;  // a ranked list: its charts drawn too (the first is open, each has its bars)
+  if (!charts) return true;  // a ranked list: its chart drawn too (only what is open is built: the first "why")
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
   return plots.length > 0 && plots.every(p => p.querySelector('.main-svg'));
 }""".replace("SETTLE_MS", str(SETTLE_MS))
