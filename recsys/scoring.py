@@ -8,6 +8,7 @@ something is missing from the cache.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import sqlite_utils
@@ -45,7 +46,19 @@ class PairScorer:
             rows.append((None, NEUTRAL))
         y_hashes = [text_hash(y) for y in ys]
         tkey = self._cache_template(template)
-        cached = self._lookup(tkey, {h for _, h in rows}, set(y_hashes))
+        x_set, y_set = {h for _, h in rows}, set(y_hashes)
+        cached = self._lookup(tkey, x_set, y_set)
+        if len(cached) == len(x_set) * len(y_set):
+            return self._fill(template, rows, ys, y_hashes, tkey, cached, neutral)
+        with self._turn():  # something to score; a request ahead of this one may have scored it meanwhile
+            return self._fill(template, rows, ys, y_hashes, tkey, self._lookup(tkey, x_set, y_set), neutral)
+
+    def _turn(self) -> AbstractContextManager:
+        """Held while this scorer scores what the cache lacks (the app queues it across sessions)."""
+        return nullcontext()
+
+    def _fill(self, template, rows, ys, y_hashes, tkey, cached, neutral):
+        """The matrix from `cached`, scoring and storing each row's missing pairs first."""
         out = np.empty((len(rows), len(ys)), dtype=np.float64)
         for i, (x, xh) in enumerate(rows):
             missing = [j for j, yh in enumerate(y_hashes) if (xh, yh) not in cached]

@@ -22,7 +22,6 @@ from ..errors import ModelLoadError
 from ..recommend import Models, recommend
 from ..scoring import PairScorer
 from ..store import Store
-from ..text import text_hash
 from ..types import Query, Result
 from . import turns
 from .safe import md
@@ -78,19 +77,12 @@ class _ReportingBackend:
 
 
 class QueuedPairScorer(PairScorer):
-    """A `PairScorer` that takes the process's model turn (`turns`) when something is missing from the cache, and
-    looks the cache up again once it has it: a request queued behind one scoring the same pairs finds them there."""
+    """A `PairScorer` that takes the process's model turn (`turns`) while it scores what the cache lacks; the
+    scorer looks the cache up again once it has the turn, so a request queued behind one scoring the same pairs
+    finds them there."""
 
-    def matrix(self, template, xs, ys, neutral=False):
-        if turns.MODEL.held() or self._all_cached(template, xs, ys, neutral):
-            return super().matrix(template, xs, ys, neutral)
-        with turns.model_turn():
-            return super().matrix(template, xs, ys, neutral)
-
-    def _all_cached(self, template, xs, ys, neutral) -> bool:
-        rows = {text_hash(x) for x in xs} | ({""} if neutral else set())
-        wanted = {text_hash(y) for y in ys}
-        return len(self._lookup(self._cache_template(template), rows, wanted)) >= len(rows) * len(wanted)
+    def _turn(self):
+        return turns.model_turn()
 
 
 class AppModels(Models):
