@@ -38,6 +38,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .errors import LoadTestError
 
 DATASET = "movies"
@@ -57,16 +59,9 @@ EXCEPTIONS = ("exception", "st.error", "pageerror", "crash")
 
 # -- pure parts -------------------------------------------------------------------------------------------------
 def percentile(values: Iterable[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation between order statistics (numpy's default)."""
-    xs = sorted(float(v) for v in values)
-    if not xs:
-        return float("nan")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile must be in [0, 100], not {q}")
-    pos = (len(xs) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    """numpy's percentile (q in 0-100), NaN for no values."""
+    xs = [float(v) for v in values]
+    return float(np.percentile(xs, q)) if xs else float("nan")
 
 
 def summarise(timings: dict[str, list[float]], order: Iterable[str] = STEPS) -> list[dict]:
