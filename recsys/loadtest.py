@@ -727,18 +727,21 @@ def run(plan: Plan, say=print) -> dict:
     return _finish(report, sessions)
 
 
+def _merged(sessions: list[Session], attr: str) -> dict[str, list]:
+    """A per-step figure of every session (`timings`, `engine` or `pairs`), the sessions' values together."""
+    out: dict[str, list] = defaultdict(list)
+    for s in sessions:
+        for step, values in getattr(s, attr).items():
+            out[step] += values
+    return out
+
+
 def _finish(report: dict, sessions: list[Session]) -> dict:
     live = [s for s in sessions if not s.killed]
-    timings: dict[str, list[float]] = defaultdict(list)
-    for s in live:
-        for step, values in s.timings.items():
-            timings[step] += values
+    timings = _merged(live, "timings")
     report["steps"] = summarise(timings)
     for key, attr in (("engine_s", "engine"), ("pairs", "pairs")):
-        merged: dict[str, list] = defaultdict(list)
-        for s in live:
-            for step, values in getattr(s, attr).items():
-                merged[step] += values
+        merged = _merged(live, attr)
         for row in report["steps"]:
             if merged.get(row["step"]):
                 row[f"{key}_median"] = round(percentile(merged[row["step"]], 50), 3)
