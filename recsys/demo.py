@@ -93,7 +93,8 @@ def score_neutral(catalog: Catalog, models, config: ScoringConfig | None = None,
     so whichever runs second finds the rows cached.
 
     The chunks stay as each caller had them: a score depends in its last bits on the candidates packed with it
-    (up to 2e-5 nats in float32, 0.13 in bfloat16 between a catalog at a time and chunks of 32 on the movies), so
+    (2.3e-5 nats at most in float32, 0.13 in bfloat16 between a catalog at a time and chunks of 32 on the movies:
+    `python bench/neutral_chunks.py --precision …`), so
     changing them would change the rows that `recsys demo` writes."""
     config = config or ScoringConfig()
     work = [(d, catalog.dataset_items(d.name)) for d in demo_datasets(catalog, datasets)]
