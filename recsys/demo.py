@@ -94,8 +94,7 @@ def score_neutral(catalog: Catalog, models, config: ScoringConfig | None = None,
 
     The chunks stay as each caller had them: a score depends in its last bits on the candidates packed with it
     (2.3e-5 nats at most in float32, 0.13 in bfloat16 between a catalog at a time and chunks of 32 on the movies:
-    `python bench/neutral_chunks.py --precision …`), so
-    changing them would change the rows that `recsys demo` writes."""
+    `python bench/neutral_chunks.py --precision …`), so changing them would change the rows `recsys demo` writes."""
     config = config or ScoringConfig()
     work = [(d, catalog.dataset_items(d.name)) for d in demo_datasets(catalog, datasets)]
     total, done = sum(len(items) for _, items in work), 0
