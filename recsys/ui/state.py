@@ -47,7 +47,7 @@ def kept(widget, *args, key: str, **kwargs):
     value, not the widget's default ("" or the minimum: what the Review page showed under load, docs/load.md).
     """
     ss = st.session_state
-    current = ss[key] if key in set(ss.keys()) else ss.get(_saved(key))
+    current = ss[key] if key in ss else ss.get(_saved(key))
     if current is not None:
         ss[key] = current
     value = widget(*args, key=key, **kwargs)
@@ -65,9 +65,7 @@ def setting_defaults() -> dict:
 def value(key: str, default=None):
     """A kept widget's value, also while its page is not shown."""
     ss = st.session_state
-    if key in set(ss.keys()):
-        return ss[key]
-    return ss.get(_saved(key), default)
+    return ss[key] if key in ss else ss.get(_saved(key), default)
 
 
 def init() -> None:
