@@ -182,6 +182,9 @@ class Session:
     timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     engine: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # the app's own seconds
     pairs: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # pairs newly scored
+    # CPU seconds the server and all browsers used during the step: with one session, the step's own cost
+    server_cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    browsers_cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     records: list[tuple] = field(default_factory=list)  # confirmed on the page
     cut_off: list[tuple] = field(default_factory=list)  # started, then the session was killed
     errors: list[dict] = field(default_factory=list)
@@ -292,7 +295,7 @@ class _Walker:
         """Do `action`, wait until its result is visible, record the seconds; errors on the page are collected.
         On a failure the page's screenshot and text are kept (see `snapshot`)."""
         before = await self.runs() if after_run else [-1, -1]
-        start = time.perf_counter()
+        cpu, start = cpu_snapshot(), time.perf_counter()
         try:
             await action()
             await self.page.wait_for_function(DONE_JS, arg=[before, list(texts), list(gone), charts], polling=100,
@@ -305,7 +308,10 @@ class _Walker:
             raise LoadTestError(f"step {name!r} (walk {len(self.s.names)}): {type(e).__name__}: "
                                 f"{str(e).splitlines()[0] if str(e) else ''}") from None
         seconds = time.perf_counter() - start
+        used = cpu_used(cpu, cpu_snapshot())
         self.s.timings[name].append(seconds)
+        self.s.server_cpu[name].append(used["server"])
+        self.s.browsers_cpu[name].append(used["browsers"])
         if after_run:
             after = await self.runs()
             if after[0] <= before[0]:  # the run finished, the DOM never showed it running
@@ -541,10 +547,10 @@ async def _browse(plan: Plan, url: str, deadline: float, sessions: list[Session]
                         except Exception:
                             pass
 
-            start, cpu = time.perf_counter(), cpu_seconds()
+            start, cpu = time.perf_counter(), cpu_snapshot()
             await asyncio.gather(*(one(w) for w in walkers))
             out["walks_s"] = round(time.perf_counter() - start, 2)
-            out["walks_cpu_s"] = {k: round(v - cpu.get(k, 0.0), 1) for k, v in cpu_seconds().items()}
+            out["walks_cpu_s"] = {k: round(v, 1) for k, v in cpu_used(cpu, cpu_snapshot()).items()}
 
             # the server still serves: a fresh session opens the Recommend page
             start = time.perf_counter()
@@ -565,19 +571,28 @@ async def _browse(plan: Plan, url: str, deadline: float, sessions: list[Session]
     return out
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds used so far by this run's app server and by its browsers (Chromium and Playwright's driver):
-    on one machine they share the cores, so the split says how much of a step's time is the app's own work."""
+def cpu_snapshot() -> dict[int, tuple[str, float]]:
+    """CPU seconds used so far by each process of this run: its app server and its browsers (Chromium and
+    Playwright's driver). On one machine they share the cores, so the split says how much of a step's time is the
+    app's own work."""
     import psutil
 
-    out = {"server": 0.0, "browsers": 0.0}
+    out = {}
     for p in psutil.Process().children(recursive=True):
         try:
-            kind = "server" if "streamlit" in " ".join(p.cmdline()) else "browsers"
             t = p.cpu_times()
-            out[kind] += t.user + t.system
+            out[p.pid] = ("server" if "streamlit" in " ".join(p.cmdline()) else "browsers", t.user + t.system)
         except psutil.Error:  # gone meanwhile
             pass
+    return out
+
+
+def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """Server and browser CPU seconds between two snapshots. Counted per process that is still there, so a
+    browser closed meanwhile (the killed session) drops out instead of making the sum go down."""
+    out = {"server": 0.0, "browsers": 0.0}
+    for pid, (kind, seconds) in after.items():
+        out[kind] += seconds - before.get(pid, (kind, 0.0))[1]
     return out
 
 
@@ -740,12 +755,13 @@ def _finish(report: dict, sessions: list[Session]) -> dict:
     live = [s for s in sessions if not s.killed]
     timings = _merged(live, "timings")
     report["steps"] = summarise(timings)
-    for key, attr in (("engine_s", "engine"), ("pairs", "pairs")):
+    for key, attr in (("engine_s", "engine"), ("pairs", "pairs"), ("server_cpu_s", "server_cpu"),
+                      ("browsers_cpu_s", "browsers_cpu")):
         merged = _merged(live, attr)
         for row in report["steps"]:
             if merged.get(row["step"]):
                 row[f"{key}_median"] = round(percentile(merged[row["step"]], 50), 3)
-                row[f"{key}_max"] = max(merged[row["step"]])
+                row[f"{key}_max"] = round(max(merged[row["step"]]), 3)
     report["external_refused"] = dict(sum((s.external for s in sessions), Counter()))
     report["base_path_probes_404"] = sum(s.probes for s in sessions)
     report["aborted_by_navigation"] = sum(s.aborted for s in sessions)
@@ -796,12 +812,15 @@ def format_report(report: dict) -> str:
              + (" (template reused)" if report["database"].get("template_reused") else ""),
              f"warm-up (first request, models loaded; not measured): {report.get('browser', {}).get('warmup_s')} s",
              "", "seconds from the action to its result on the page; 'app s' and 'pairs': what the app itself reports "
-             "(median; the most pairs scored)",
-             f"{'step':<10}{'n':>5}{'median s':>11}{'p95 s':>9}{'max s':>9}{'app s':>9}{'pairs':>7}"]
+             "(median; the most pairs scored); 'server' and 'browsers': CPU seconds they used during the step "
+             "(median; with one session, the step's own cost)",
+             f"{'step':<10}{'n':>5}{'median s':>11}{'p95 s':>9}{'max s':>9}{'app s':>9}{'pairs':>7}{'server':>8}"
+             f"{'browsers':>10}"]
     for r in report["steps"]:
         lines.append(f"{r['step']:<10}{r['n']:>5}{_f(r['median_s']):>11}{_f(r['p95_s']):>9}{_f(r['max_s']):>9}"
                      f"{_f(r.get('engine_s_median')) if 'engine_s_median' in r else '':>9}"
-                     f"{r.get('pairs_max', ''):>7}")
+                     f"{r.get('pairs_max', ''):>7}{_f(r.get('server_cpu_s_median')):>8}"
+                     f"{_f(r.get('browsers_cpu_s_median')):>10}")
     w = report["warm"]
     lines += ["", f"warm recommendations ({', '.join(w['steps'])}): median {_f(w['median_s'])} s, "
               f"p95 {_f(w['p95_s'])} s over {w['n']} (target p95 ≤ {w['target_s']:g} s: "

@@ -10,7 +10,7 @@ import pytest
 
 from recsys import db as dbmod
 from recsys.errors import LoadTestError, RecsysError
-from recsys.loadtest import Plan, check_port, class_key, percentile, reconcile, records_in, summarise
+from recsys.loadtest import Plan, check_port, class_key, cpu_used, percentile, reconcile, records_in, summarise
 from recsys.store import Store
 
 
@@ -31,6 +31,12 @@ def test_summarise_orders_steps_and_skips_empty_ones():
     assert [r["step"] for r in rows] == ["example", "like", "extra"]
     like = rows[1]
     assert like == {"step": "like", "n": 2, "median_s": 2.0, "p95_s": pytest.approx(2.9), "max_s": 3.0}
+
+
+def test_cpu_between_snapshots_counts_live_processes_and_never_goes_down():
+    before = {1: ("server", 10.0), 2: ("browsers", 5.0), 3: ("browsers", 40.0)}
+    after = {1: ("server", 10.5), 2: ("browsers", 6.0), 4: ("browsers", 0.25)}  # 3 closed, 4 started meanwhile
+    assert cpu_used(before, after) == {"server": 0.5, "browsers": 1.25}
 
 
 def test_class_key_is_streamlits_key_class():
