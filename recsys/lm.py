@@ -1,7 +1,8 @@
 """Conditional log-probabilities ℓ(y|x) = Σ_t log p(token_t(y) | prompt(x), token_<t(y)) from a causal LM.
 
 The engine's trick: one forward pass over prompt(x) fills a key/value cache that every candidate of that
-prompt reuses; candidates run as one right-padded batch, and the vocabulary projection is applied only to the
+prompt reuses; candidates run packed as a token trie (a common beginning computed once, no padding), attention over
+the trie runs in blocks of whole first-token subtrees, and the vocabulary projection is applied only to the
 positions whose next token is a candidate token (never to prompt positions). `score_plain` is the textbook
 computation, kept as the reference the fast path is tested against.
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_CONTINUATION_TOKENS = 64
 HEAD_ROWS_CPU = 256  # trie nodes per slice of the vocabulary projection on CPU
 LSE_ROWS_CPU = 16  # rows per log-softmax over the vocabulary on CPU: what it writes stays in cache
+BLOCK_NODES = 64  # trie nodes per attention block (see `_blocks`)
+TRIE_ATTENTION = "recsys_trie_blocks"
 
 
 class ScoringBackend(Protocol):
@@ -60,6 +63,8 @@ class TransformersBackend:
         self.head_rows, self.lse_rows = self._head_slices()
         self.softcap = getattr(self.model.config, "final_logit_softcapping", None)
         self._lock = threading.Lock()  # one forward at a time per model: the caller's threads share it
+        self.block_nodes = BLOCK_NODES if self.device == "cpu" else 0  # measured on CPU only
+        register_trie_attention()
 
     def _default_batch_tokens(self) -> int:
         """Candidate tokens per forward pass: from free memory on CUDA (log-probs cost vocab * 4 bytes a token)."""
@@ -152,6 +157,8 @@ class TransformersBackend:
         A trie node is a candidate prefix; it sits at position p_len + depth and attends to the prompt and to
         its own ancestors only, so every candidate sees exactly what it would see alone, and candidates that
         begin alike compute their common beginning once. The vocabulary projection runs on the nodes only.
+        On CPU attention runs per block of first-token subtrees (`_blocks`): the square of all nodes against all is
+        almost entirely masked, and computing it was a quarter of a prompt's time.
         """
         torch, dev = self.torch, self.device
         total = first[torch.tensor([r[0] for r in rows], device=dev)]  # (R,) first tokens come from the prompt
@@ -166,11 +173,20 @@ class TransformersBackend:
             allowed[i, p_len + i] = True
         mask = torch.zeros((k, p_len + k), dtype=self.dtype, device=dev)
         mask.masked_fill_(~torch.from_numpy(allowed).to(dev), torch.finfo(self.dtype).min)
-        hidden = self.model.base_model(
-            input_ids=torch.tensor([trie.token], device=dev),
-            position_ids=torch.tensor([[p_len + d for d in trie.depth]], device=dev),
-            attention_mask=mask[None, None], cache=copy.deepcopy(cache), use_cache=True,
-        ).last_hidden_state[0]  # (K, H)
+        blocks = self._block_inputs(trie, p_len, mask)
+        config = self.model.config
+        inner, extra = config._attn_implementation, {}
+        if len(blocks) > 1:  # the lock is held: no other forward sees the switch
+            config._attn_implementation = TRIE_ATTENTION
+            extra = {"trie_blocks": blocks, "trie_prompt": p_len, "trie_inner": inner}
+        try:
+            hidden = self.model.base_model(
+                input_ids=torch.tensor([trie.token], device=dev),
+                position_ids=torch.tensor([[p_len + d for d in trie.depth]], device=dev),
+                attention_mask=mask[None, None], cache=copy.deepcopy(cache), use_cache=True, **extra,
+            ).last_hidden_state[0]  # (K, H)
+        finally:
+            config._attn_implementation = inner
         nodes, targets, owner = [], [], []  # every (node, next token) a candidate needs, and whose it is
         for ri, r in enumerate(rows):
             for t, node in enumerate(trie.path(r)):
@@ -179,6 +195,17 @@ class TransformersBackend:
                 owner.append(ri)
         tok_lp = self._token_logprobs(hidden, torch.tensor(nodes, device=dev), torch.tensor(targets, device=dev))
         return total.index_add(0, torch.tensor(owner, device=dev), tok_lp).double().cpu().numpy()
+
+    def _block_inputs(self, trie: "_Trie", p_len: int, mask) -> list[tuple]:
+        """(first node, end, key columns, mask) of each attention block: the prompt's columns and the block's own."""
+        torch, out = self.torch, []
+        if not self.block_nodes:
+            return out
+        prompt = torch.arange(p_len, device=self.device)
+        for a, b in _blocks(trie, self.block_nodes):
+            cols = torch.cat([prompt, torch.arange(p_len + a, p_len + b, device=self.device)])
+            out.append((a, b, cols, mask[a:b][:, cols][None, None]))
+        return out
 
     def _token_logprobs(self, hidden, nodes, targets):
         """log p(target | node): the head applied in slices of rows, each slice's log-softmax taken (in float32)
@@ -212,6 +239,48 @@ class TransformersBackend:
                 sums.append(logp[pos, ids[0, pos + 1]].sum().item())
                 lens.append(len(c))
         return np.array(sums, dtype=np.float64), np.array(lens, dtype=np.int64)
+
+
+def _blocks(trie: "_Trie", target: int = BLOCK_NODES) -> list[tuple[int, int]]:
+    """Ranges of trie nodes that attend to the prompt and within themselves only: whole subtrees of a first token,
+    merged up to `target` nodes. A subtree's nodes are contiguous because candidates are added in sorted order;
+    if that ever failed, one block (the whole trie) is returned and the result is unchanged."""
+    starts = [i for i, d in enumerate(trie.depth) if d == 0] + [trie.size]
+    blocks, begin = [], 0
+    for a, b in zip(starts, starts[1:]):
+        if b - begin > target and a > begin:
+            blocks.append((begin, a))
+            begin = a
+    blocks.append((begin, trie.size))
+    owner = [0] * trie.size
+    for a, b in blocks:
+        owner[a:b] = [a] * (b - a)
+    if any(0 <= p < owner[i] for i, p in enumerate(trie.parent)):
+        return [(0, trie.size)]
+    return blocks
+
+
+def _trie_block_attention(module, query, key, value, attention_mask, *, trie_blocks=(), trie_prompt=0,
+                          trie_inner="sdpa", **kwargs):
+    """The model's own attention, run block by block over the trie: each block's queries against the prompt's keys
+    and the block's own. Nothing a node may see lies outside its block, so the output is what one call over the
+    whole (mostly masked) square gives, with about a third of the attention's work (`bench/trie_blocks.py`)."""
+    import torch
+    from transformers import AttentionInterface
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    inner = AttentionInterface._global_mapping.get(trie_inner, eager_attention_forward)
+    if len(trie_blocks) <= 1 or key.shape[2] != trie_prompt + query.shape[2]:
+        return inner(module, query, key, value, attention_mask, **kwargs)  # one block, or a cache that was cut
+    out = [inner(module, query[:, :, a:b], key[:, :, cols], value[:, :, cols], block_mask, **kwargs)[0]
+           for a, b, cols, block_mask in trie_blocks]
+    return torch.cat(out, dim=1), None
+
+
+def register_trie_attention() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(TRIE_ATTENTION, _trie_block_attention)
 
 
 class _Trie:

@@ -1,11 +1,14 @@
 """The real SmolLM2-135M (embedded GGUF): the fast path equals the plain computation, and sensible pairs rank
 as expected. Marked slow; run in CI."""
+from unittest import mock
+
 import numpy as np
 import pytest
+from transformers import AttentionInterface
 
 from recsys.config import ScoringConfig
 from recsys.errors import ModelLoadError
-from recsys.lm import TransformersBackend
+from recsys.lm import TRIE_ATTENTION, TransformersBackend
 from recsys.models import _dequantised_dir, load_causal_lm, resolve
 from recsys.recommend import Models, recommend
 from recsys.text import template_for
@@ -24,15 +27,28 @@ def test_fast_path_equals_the_plain_unbatched_computation(backend):
     titles = ["Toy Story 2", "Up", "The Exorcist", "A Nightmare on Elm Street", "Eternal Sunshine of the Spotless Mind",
               "Saw", "X", "Amélie", "Crouching Tiger, Hidden Dragon"]
     backend_small = TransformersBackend("smollm2-135m", "cpu", batch_tokens=8)  # forces several packed chunks
+    backend_blocks = TransformersBackend("smollm2-135m", "cpu")
+    backend_blocks.block_nodes = 3  # attention in blocks of a few first-token subtrees each
+    attention = AttentionInterface._global_mapping[TRIE_ATTENTION]
+    blocks_seen = []
+
+    def spy(*args, trie_blocks=(), **kwargs):
+        blocks_seen.append(len(trie_blocks))
+        return attention(*args, trie_blocks=trie_blocks, **kwargs)
+
     for prefix in (T.prompt("Toy Story"), T.neutral):
         conts = [T.continuation(t) for t in titles]
         fast, n_fast = backend.score(prefix, conts)
         chunked, _ = backend_small.score(prefix, conts)
+        with mock.patch.dict(AttentionInterface._global_mapping, {TRIE_ATTENTION: spy}):
+            blocked, _ = backend_blocks.score(prefix, conts)
         plain, n_plain = backend.score_plain(prefix, conts)
         assert np.all(np.isfinite(fast)) and np.all(fast < 0)
         np.testing.assert_allclose(fast, plain, atol=2e-3, rtol=1e-4)
         np.testing.assert_allclose(chunked, plain, atol=2e-3, rtol=1e-4)
+        np.testing.assert_allclose(blocked, plain, atol=2e-3, rtol=1e-4)
         assert n_fast.tolist() == n_plain.tolist()
+    assert blocks_seen and min(blocks_seen) > 1  # every layer of the blocked forwards ran block by block
 
 
 def test_a_sequel_and_a_family_film_outrank_horror_after_toy_story(backend):
