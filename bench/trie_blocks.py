@@ -3,7 +3,7 @@ call over the whole trie: the profiler's CPU time of one prompt × 50 movie titl
 the rest), three times each, interleaved; then the scores of one prompt × 300 titles both ways, in float32 (where
 the two must agree) and in bfloat16 (each against float32).
 
-    python bench/trie_blocks.py   # after `python -m recsys bench` has filled data/bench.db
+    python bench/trie_blocks.py [MODEL]   # after `python -m recsys bench` has filled data/bench.db
 """
 import sys
 from pathlib import Path
@@ -17,13 +17,15 @@ from recsys.db import connect  # noqa: E402
 from recsys.lm import BLOCK_NODES, TransformersBackend  # noqa: E402
 from recsys.text import TEMPLATES  # noqa: E402
 
+model = sys.argv[1] if len(sys.argv) > 1 else "smollm2-135m"
 items = Catalog(connect("data/bench.db")).dataset_items("ml-latest-small")[:400]
 template = TEMPLATES["movie"]
 titles = [template.continuation(i.lm_text()) for i in items[100:400]]
-backends = {p: TransformersBackend("smollm2-135m", "cpu", precision=p) for p in ("bfloat16", "float32")}
+backends = {p: TransformersBackend(model, "cpu", precision=p) for p in ("bfloat16", "float32")}
 backend = backends["bfloat16"]
 backend.score(template.prompt(items[0].lm_text()), titles[:50])  # first-call allocations
-print(f"one prompt × 50 titles, bfloat16, profiler CPU ms (blocks of up to {BLOCK_NODES} nodes against one call):")
+print(f"{model}: one prompt × 50 titles, bfloat16, profiler CPU ms "
+      f"(blocks of up to {BLOCK_NODES} nodes against one call):")
 for rep in (1, 2, 3):
     for nodes in (0, BLOCK_NODES):
         backend.block_nodes = nodes

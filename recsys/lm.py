@@ -173,12 +173,14 @@ class TransformersBackend:
             allowed[i, p_len + i] = True
         mask = torch.zeros((k, p_len + k), dtype=self.dtype, device=dev)
         mask.masked_fill_(~torch.from_numpy(allowed).to(dev), torch.finfo(self.dtype).min)
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
         blocks = self._block_inputs(trie, p_len, mask)
         config = self.model.config
         inner, extra = config._attn_implementation, {}
-        if len(blocks) > 1:  # the lock is held: no other forward sees the switch
-            config._attn_implementation = TRIE_ATTENTION
-            extra = {"trie_blocks": blocks, "trie_prompt": p_len, "trie_inner": inner}
+        if len(blocks) > 1 and inner in ALL_ATTENTION_FUNCTIONS:  # "eager" is each model's own code: one call
+            config._attn_implementation = TRIE_ATTENTION  # the lock is held: no other forward sees the switch
+            extra = {"trie_blocks": blocks, "trie_prompt": p_len, "trie_inner": ALL_ATTENTION_FUNCTIONS[inner]}
         try:
             hidden = self.model.base_model(
                 input_ids=torch.tensor([trie.token], device=dev),
@@ -260,19 +262,16 @@ def _blocks(trie: "_Trie", target: int = BLOCK_NODES) -> list[tuple[int, int]]:
     return blocks
 
 
-def _trie_block_attention(module, query, key, value, attention_mask, *, trie_blocks=(), trie_prompt=0,
-                          trie_inner="sdpa", **kwargs):
+def _trie_block_attention(module, query, key, value, attention_mask, *, trie_blocks, trie_prompt, trie_inner,
+                          **kwargs):
     """The model's own attention, run block by block over the trie: each block's queries against the prompt's keys
     and the block's own. Nothing a node may see lies outside its block, so the output is what one call over the
     whole (mostly masked) square gives, with about a third of the attention's work (`bench/trie_blocks.py`)."""
     import torch
-    from transformers import AttentionInterface
-    from transformers.models.llama.modeling_llama import eager_attention_forward
 
-    inner = AttentionInterface._global_mapping.get(trie_inner, eager_attention_forward)
-    if len(trie_blocks) <= 1 or key.shape[2] != trie_prompt + query.shape[2]:
-        return inner(module, query, key, value, attention_mask, **kwargs)  # one block, or a cache that was cut
-    out = [inner(module, query[:, :, a:b], key[:, :, cols], value[:, :, cols], block_mask, **kwargs)[0]
+    if key.shape[2] != trie_prompt + query.shape[2]:  # a cache that keeps fewer keys (a sliding window): one call
+        return trie_inner(module, query, key, value, attention_mask, **kwargs)
+    out = [trie_inner(module, query[:, :, a:b], key[:, :, cols], value[:, :, cols], block_mask, **kwargs)[0]
            for a, b, cols, block_mask in trie_blocks]
     return torch.cat(out, dim=1), None
 

@@ -32,7 +32,7 @@ def test_fast_path_equals_the_plain_unbatched_computation(backend):
     attention = AttentionInterface._global_mapping[TRIE_ATTENTION]
     blocks_seen = []
 
-    def spy(*args, trie_blocks=(), **kwargs):
+    def spy(*args, trie_blocks, **kwargs):
         blocks_seen.append(len(trie_blocks))
         return attention(*args, trie_blocks=trie_blocks, **kwargs)
 
