@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
-from .models import load_causal_lm, pick_device
+from .models import forward_lock, load_causal_lm, pick_device
 from .precision import Precision, choose
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ class TransformersBackend:
         self.batch_tokens = batch_tokens or self._default_batch_tokens()
         self.head_rows, self.lse_rows = self._head_slices()
         self.softcap = getattr(self.model.config, "final_logit_softcapping", None)
-        self._lock = threading.Lock()  # one forward at a time per model: the caller's threads share it
+        self._lock = forward_lock(self.model)  # one forward at a time per model, whoever runs it
         self.block_nodes = BLOCK_NODES if self.device == "cpu" else 0  # measured on CPU only
         register_trie_attention()
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .models import load_causal_lm
+from .models import forward_lock, load_causal_lm
 
 PREFIX = "lm:"
 
@@ -34,7 +34,8 @@ class LMEncoder:
                 batch = self.tok(list(texts[start:start + batch_size]), padding=True, truncation=True,
                                  max_length=self.max_tokens, return_tensors="pt", add_special_tokens=False)
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                hidden = self.model.base_model(**batch).last_hidden_state.float()  # (B, T, H)
+                with forward_lock(self.model):  # shared with the scorers of the same model object
+                    hidden = self.model.base_model(**batch).last_hidden_state.float()  # (B, T, H)
                 mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
                 out.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy())
         vecs = np.concatenate(out) if out else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)

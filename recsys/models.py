@@ -105,6 +105,17 @@ def _dequantised_dir(spec: ModelSpec) -> Path:
     return CACHE_DIR / "models" / f"{spec.name.replace('/', '--')}"
 
 
+def forward_lock(model) -> threading.Lock:
+    """The lock of one loaded model object, shared by everything that runs it (scorers, the LM embedder): one
+    forward pass at a time, so the trie's attention switch (`TransformersBackend._score_trie`) is never seen by
+    another caller's forward pass."""
+    with _lock:
+        lock = getattr(model, "_recsys_forward_lock", None)
+        if lock is None:
+            lock = model._recsys_forward_lock = threading.Lock()
+        return lock
+
+
 def load_causal_lm(name: str, device: str | None = None, dtype=None):
     """(model, tokenizer) on the device in the given torch dtype (default: bfloat16 on CUDA, float32 elsewhere),
     in eval mode; loaded once per process, name, device and dtype."""

@@ -1,5 +1,6 @@
 """The real SmolLM2-135M (embedded GGUF): the fast path equals the plain computation, and sensible pairs rank
 as expected. Marked slow; run in CI."""
+import threading
 from unittest import mock
 
 import numpy as np
@@ -9,7 +10,8 @@ from transformers import AttentionInterface
 from recsys.config import ScoringConfig
 from recsys.errors import ModelLoadError
 from recsys.lm import TRIE_ATTENTION, TransformersBackend
-from recsys.models import _dequantised_dir, load_causal_lm, resolve
+from recsys.lm_embed import LMEncoder
+from recsys.models import _dequantised_dir, forward_lock, load_causal_lm, resolve
 from recsys.recommend import Models, recommend
 from recsys.text import template_for
 from recsys.types import Query
@@ -64,6 +66,19 @@ def test_text_far_over_the_context_is_truncated_not_a_crash(backend):
     values, lens = backend.score(T.prompt(huge), [T.continuation(huge), T.continuation("Up")])
     assert np.all(np.isfinite(values)) and lens[0] <= 64
     assert len(backend.tok(backend.truncate(huge, 48), add_special_tokens=False).input_ids) <= 49
+
+
+def test_everything_that_runs_a_model_object_takes_its_one_lock(backend):
+    # the trie's forward pass switches the model's attention function for its duration: no other forward may run
+    assert TransformersBackend("smollm2-135m", "cpu")._lock is backend._lock is forward_lock(backend.model)
+    encoder = LMEncoder("smollm2-135m", "cpu")
+    with forward_lock(encoder.model):
+        worker = threading.Thread(target=encoder.encode, args=(["Toy Story"],))
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive()  # waiting for the lock
+    worker.join(60)
+    assert not worker.is_alive()
 
 
 def test_an_unknown_model_is_a_clear_error():
