@@ -159,6 +159,8 @@ class TransformersBackend:
         On CPU attention runs per block of first-token subtrees (`_blocks`): the square of all nodes against all is
         almost entirely masked, and computing it was a quarter of a prompt's time.
         """
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
         torch, dev = self.torch, self.device
         total = first[torch.tensor([r[0] for r in rows], device=dev)]  # (R,) first tokens come from the prompt
         if trie.size == 0:
@@ -172,8 +174,6 @@ class TransformersBackend:
             allowed[i, p_len + i] = True
         mask = torch.zeros((k, p_len + k), dtype=self.dtype, device=dev)
         mask.masked_fill_(~torch.from_numpy(allowed).to(dev), torch.finfo(self.dtype).min)
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
         blocks = self._block_inputs(trie, p_len, mask)
         config = self.model.config
         inner, extra = config._attn_implementation, {}
