@@ -174,10 +174,11 @@ class TransformersBackend:
             allowed[i, p_len + i] = True
         mask = torch.zeros((k, p_len + k), dtype=self.dtype, device=dev)
         mask.masked_fill_(~torch.from_numpy(allowed).to(dev), torch.finfo(self.dtype).min)
-        blocks = self._block_inputs(trie, p_len, mask)
         config = self.model.config
         inner, extra = config._attn_implementation, {}
-        if len(blocks) > 1 and inner in ALL_ATTENTION_FUNCTIONS:  # "eager" is each model's own code: one call
+        # "eager" is each model's own code, not in the registry: it keeps one call
+        blocks = self._block_inputs(trie, p_len, mask) if inner in ALL_ATTENTION_FUNCTIONS else []
+        if len(blocks) > 1:
             config._attn_implementation = TRIE_ATTENTION  # the lock is held: no other forward sees the switch
             extra = {"trie_blocks": blocks, "trie_prompt": p_len, "trie_inner": ALL_ATTENTION_FUNCTIONS[inner]}
         try:
@@ -242,7 +243,7 @@ class TransformersBackend:
         return np.array(sums, dtype=np.float64), np.array(lens, dtype=np.int64)
 
 
-def _blocks(trie: "_Trie", target: int = BLOCK_NODES) -> list[tuple[int, int]]:
+def _blocks(trie: "_Trie", target: int) -> list[tuple[int, int]]:
     """Ranges of trie nodes that attend to the prompt and within themselves only: whole subtrees of a first token,
     merged up to `target` nodes. A subtree's nodes are contiguous because candidates are added in sorted order;
     if that ever failed, one block (the whole trie) is returned and the result is unchanged."""

@@ -743,7 +743,7 @@ def run(plan: Plan, say=print) -> dict:
 
 
 def _merged(sessions: list[Session], attr: str) -> dict[str, list]:
-    """A per-step figure of every session (`timings`, `engine` or `pairs`), the sessions' values together."""
+    """A per-step figure of every session (a `Session` field such as `timings`), the sessions' values together."""
     out: dict[str, list] = defaultdict(list)
     for s in sessions:
         for step, values in getattr(s, attr).items():

@@ -21,6 +21,7 @@ from .errors import ModelLoadError
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _loaded: dict[tuple, object] = {}
+_forward_locks = threading.Lock()  # not `_lock`: that one is held for the whole of a model's load
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def forward_lock(model) -> threading.Lock:
     """The lock of one loaded model object, shared by everything that runs it (scorers, the LM embedder): one
     forward pass at a time, so the trie's attention switch (`TransformersBackend._score_trie`) is never seen by
     another caller's forward pass."""
-    with _lock:
+    with _forward_locks:
         lock = getattr(model, "_recsys_forward_lock", None)
         if lock is None:
             lock = model._recsys_forward_lock = threading.Lock()

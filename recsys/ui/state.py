@@ -47,12 +47,12 @@ def kept(widget, *args, key: str, **kwargs):
     value, not the widget's default ("" or the minimum: what the Review page showed under load, docs/load.md).
     """
     ss = st.session_state
-    current = ss[key] if key in ss else ss.get(_saved(key))
+    current = value(key)
     if current is not None:
         ss[key] = current
-    value = widget(*args, key=key, **kwargs)
-    ss[_saved(key)] = value
-    return value
+    drawn = widget(*args, key=key, **kwargs)
+    ss[_saved(key)] = drawn
+    return drawn
 
 
 def setting_defaults() -> dict:
