@@ -5,6 +5,8 @@ Evaluate runs and shows offline evaluations.
 """
 import streamlit as st
 
+from recsys.ui import runlog, state
+
 st.set_page_config(page_title="Explainable recommender", page_icon=":material/explore:", layout="wide")
 
 pages = [
@@ -13,4 +15,6 @@ pages = [
     st.Page("pages/catalog.py", title="Catalog", icon=":material/library_books:", url_path="catalog"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
 ]
-st.navigation(pages, position="top").run()
+page = st.navigation(pages, position="top")
+with runlog.timed(page.url_path or "recommend", state.value(state.RATER) or st.query_params.get("rater", "")):
+    page.run()

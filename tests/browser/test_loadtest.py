@@ -36,6 +36,13 @@ def test_three_sessions_and_one_killed_lose_and_duplicate_nothing():
     assert report["server_tracebacks"] == 0, text
     assert report["sessions"][-1]["killed_at"], text
     assert "fresh_page_after_s" in report["browser"], text
+    # the server's run log names each session's runs: every step has its server time, and a step that waits for
+    # its run to finish took at least that long (open, review and reload end when their sign shows)
+    steps = {r["step"]: r for r in report["steps"]}
+    for step in loadtest.STEPS:
+        assert steps[step]["server_run_s_median"] > 0, (step, text)
+    for step in ("example", "like", "dislike", "rerank", "label", "judge"):
+        assert steps[step]["server_run_s_median"] <= steps[step]["median_s"], (step, text)
     assert report["ok"], text
 
 
