@@ -158,6 +158,9 @@ class Plan:
     no_lm: bool = False  # walk without the language model (alpha = 0, A/B of two no-LM configurations)
     step_timeout: float = 300.0
     headed: bool = False
+    # the browsers (and this process) at the lowest CPU priority, the server at its own: the server's part of a step
+    # as if the browsers ran on other machines (they then wait for the cores, so their latencies grow)
+    nice_browsers: bool = False
     log: Path | None = None  # the server's log
 
     def check(self) -> None:
@@ -717,6 +720,8 @@ def run(plan: Plan, say=print) -> dict:
             try:
                 with running_app(db_file, port=plan.port, timeout=min(180, left), log=log) as url:
                     report["url"] = url
+                    if plan.nice_browsers:  # the server started at the caller's priority; what starts now inherits
+                        report["machine"]["browsers_nice"] = os.nice(19 - os.nice(0))
                     report["browser"] = asyncio.run(_browse(plan, url, deadline, sessions,
                                                                   failures_folder(plan, run_id)))
             except (RuntimeError, TimeoutError) as e:
@@ -821,7 +826,8 @@ def format_report(report: dict) -> str:
     lines = [f"load test: {plan['sessions']} session(s) × {plan['walks']} walk(s)"
              + (" + 1 killed mid-walk" if plan["kill_one"] else "") + (" (no language model)" if plan["no_lm"] else "")
              + f" against {report.get('url', '?')}, {report['seconds']} s in all",
-             f"machine: {m['cpus']} CPU(s), load average before {m['load_before']}, after {m.get('load_after')}",
+             f"machine: {m['cpus']} CPU(s), load average before {m['load_before']}, after {m.get('load_after')}"
+             + (f"; browsers at nice {m['browsers_nice']}, the server at its own" if "browsers_nice" in m else ""),
              f"database: {report['database'].get('source')}"
              + (" (template reused)" if report["database"].get("template_reused") else ""),
              f"warm-up (first request, models loaded; not measured): {report.get('browser', {}).get('warmup_s')} s",

@@ -31,6 +31,10 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=None, help="the app's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-lm", action="store_true",
                    help="walk without the language model (quick: checks records and errors, not model latency)")
+    p.add_argument("--nice-browsers", action="store_true",
+                   help="run the browsers (and this command) at the lowest CPU priority, the app server at its "
+                        "own: the server's part of each step as if the browsers were on other machines (this "
+                        "process stays at that priority)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the whole report as JSON")
     p.add_argument("--log", type=Path, default=None, metavar="FILE", help="keep the app server's log here")
     p.set_defaults(func=run)
@@ -40,7 +44,8 @@ def run(args) -> int:
     from .. import loadtest
 
     plan = Plan(sessions=args.sessions, walks=args.walks, timeout=args.timeout, kill_one=args.kill_one,
-                port=args.port, db_from=args.db_from, examples=args.examples, no_lm=args.no_lm, log=args.log)
+                port=args.port, db_from=args.db_from, examples=args.examples, no_lm=args.no_lm, log=args.log,
+                nice_browsers=args.nice_browsers)
     report = loadtest.run(plan, say=lambda text: print(text, file=sys.stderr))
     report["command"] = "python -m recsys " + " ".join(sys.argv[1:])
     print(loadtest.format_report(report))
