@@ -118,6 +118,20 @@ def test_the_cli_turns_bad_input_into_one_line(capsys, monkeypatch):
     assert "streamlit" not in loadtest.__dict__
 
 
+def test_the_cli_hands_every_option_to_the_plan(monkeypatch):
+    from recsys.cli import main
+
+    seen = []
+
+    def stop(plan, say):
+        seen.append(plan)
+        raise LoadTestError("stopped here")
+
+    monkeypatch.setattr("recsys.loadtest.run", stop)
+    assert main(["loadtest", "--sessions", "3", "--nice-browsers", "--kill-one", "--examples", "2"]) == 2
+    assert seen == [Plan(sessions=3, nice_browsers=True, kill_one=True, examples=2)]
+
+
 # -- the page-side JavaScript, run in Node (no browser): when is a step's run finished? -----------------------------
 def _node(script: str) -> str:
     import shutil
