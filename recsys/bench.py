@@ -49,6 +49,24 @@ TARGETS = {  # what the engine is held to on a 2-core CPU with the default model
 
 
 # -- the machine ----------------------------------------------------------------------------------------------
+def matmul_rate(seconds: float = 1.0) -> dict[str, float]:
+    """GFLOP/s of a 2048² matrix product on the CPU in bfloat16 and float32, about `seconds` each. Taken at the
+    start and end of a run: on a shared virtual machine the same product has run 20% faster or slower from one
+    half-hour to the next, and the run's other figures move with it."""
+    import torch
+
+    out = {}
+    for dtype in (torch.bfloat16, torch.float32):
+        a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+        a @ b
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            a @ b
+            n += 1
+        out[str(dtype).removeprefix("torch.")] = round(2 * 2048**3 * n / (time.perf_counter() - start) / 1e9, 1)
+    return out
+
+
 def describe_machine(device: str) -> dict:
     import torch
     import transformers
@@ -487,6 +505,8 @@ def run_bench(args) -> dict:
     report: dict = {"command": "python -m recsys " + " ".join(getattr(args, "argv", ["bench"])),
                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": describe_machine(device), "model": args.model, "embedder": args.embedder}
+    if not device.startswith("cuda"):
+        report["machine"]["matmul_gflops_start"] = matmul_rate()
     models = Models(device=device, backend=args.backend, precision=args.precision)
     start = time.perf_counter()
     models.lm(args.model)
@@ -523,6 +543,8 @@ def run_bench(args) -> dict:
         print(f"indexing: embedding {INDEX_DATASET} …", file=sys.stderr)
         report["indexing"] = measure_indexing(models, args.embedder, data_dir, db_path, not args.quiet)
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    if not device.startswith("cuda"):
+        report["machine"]["matmul_gflops_end"] = matmul_rate()
     report["targets"] = check_targets(report)
     return report
 
@@ -552,7 +574,9 @@ def format_report(r: dict) -> str:
     if m.get("environment"):
         where += " " + " ".join(f"{k}={v}" for k, v in m["environment"].items())
     lines = [f"model {r['model']} on {m['device']}: {where}; load average {m['load_average_start']} → "
-             f"{m['load_average_end']}",
+             f"{m['load_average_end']}"
+             + (f"; a 2048² product at the start {m['matmul_gflops_start']} GFLOP/s, at the end "
+                f"{m['matmul_gflops_end']}" if "matmul_gflops_start" in m else ""),
              f"precision: LM {r['precision']['lm']}; embedder {r['precision']['embedder']}",
              f"inputs: {len(r['inputs']['history'])} history items × {r['inputs']['candidates']} candidates (+ ∅) "
              f"from {r['inputs']['dataset']} ({r['inputs']['catalog_items']:,} items)"]

@@ -68,6 +68,9 @@ def test_a_small_real_run_writes_a_complete_consistent_report(tmp_path, capsys):
     assert "candidates scored per second" in capsys.readouterr().out
     tp, lat = r["throughput"], r["latency"]
     assert r["machine"]["cpu_cores"] >= 1 and len(r["machine"]["load_average_end"]) == 3
+    for when in ("start", "end"):  # the machine's speed at the time, beside the figures it moves
+        assert set(r["machine"][f"matmul_gflops_{when}"]) == {"bfloat16", "float32"}
+        assert all(v > 0 for v in r["machine"][f"matmul_gflops_{when}"].values())
     assert tp["pairs"] == 6 * 50 and tp["plain"]["pairs"] == 4
     assert tp["max_abs_diff_engine_vs_plain"] < 2e-3  # the fast path computes the same numbers
     assert tp["engine_cold"]["candidates_per_s"] > 0 and tp["engine_warm"]["memory"]["peak_mb"] > 0
