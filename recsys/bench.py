@@ -390,6 +390,11 @@ def _timed_request(catalog: Catalog, query: Query, models: Models, device: str) 
     return (time.perf_counter() - start) * 1000, result
 
 
+def _median_run(runs: list[tuple[float, object]]) -> tuple[float, object]:
+    """The (ms, result) of the median run (of an odd number)."""
+    return sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+
+
 def _request_dict(ms: float, result) -> dict:
     return {"ms": round(ms, 1), "pairs_computed": result.pairs_computed,
             "candidates": result.candidates_considered, "stages_ms": result.timings}
@@ -416,7 +421,7 @@ def measure_latency(inputs: Inputs, models: Models, config: ScoringConfig, devic
         with PeakMemory(device) as m:
             colds.append(_timed_request(catalog, query, models, device))
         mem = m if k == 0 else mem
-    cold_ms, cold = sorted(colds, key=lambda run: run[0])[len(colds) // 2]
+    cold_ms, cold = _median_run(colds)
     warm = [_timed_request(catalog, query, models, device) for _ in range(repeats)]
     warm_ms = [ms for ms, _ in warm]
     return {
@@ -432,6 +437,8 @@ def measure_latency(inputs: Inputs, models: Models, config: ScoringConfig, devic
                                 "what": "not even ℓ(y|∅): a catalog that skipped it"},
         "warm": {**_request_dict(statistics.median(warm_ms), warm[-1][1]), "runs_ms": [round(m, 1) for m in warm_ms]},
         "warm_new_process": warm_in_new_process(db_path, query, device, models.backend, models.precision),
+        "cold_threads_spinning": ({"skipped": "a GPU run"} if device.startswith("cuda")
+                                  else cold_spinning(db_path, query, device, models.backend, models.precision)),
         "same_ranking_cold_and_warm": [r.item.id for r in cold.recommendations]
         == [r.item.id for r in warm[-1][1].recommendations],
     }
@@ -439,10 +446,23 @@ def measure_latency(inputs: Inputs, models: Models, config: ScoringConfig, devic
 
 def warm_in_new_process(db_path: Path, query: Query, device: str, backend: str, precision: str = "auto") -> dict:
     """The first request of a fresh process whose caches are all in SQLite: no model should load."""
+    return _in_child("_child", db_path, query, device, backend, precision)
+
+
+def cold_spinning(db_path: Path, query: Query, device: str, backend: str, precision: str = "auto") -> dict:
+    """The cold request again in a process whose torch threads spin between parallel regions
+    (`OMP_WAIT_POLICY=ACTIVE`; recsys makes them wait passively unless told otherwise, see recsys/__init__.py):
+    faster on a machine with nothing else running, far slower on one whose cores are shared."""
+    return _in_child("_cold_child", db_path, query, device, backend, precision, {"OMP_WAIT_POLICY": "ACTIVE"})
+
+
+def _in_child(function: str, db_path: Path, query: Query, device: str, backend: str, precision: str,
+              env: dict | None = None) -> dict:
     payload = json.dumps({"db": str(db_path), "history": list(query.history), "config": query.config.to_dict(),
                           "device": device, "backend": backend, "threads": _threads(), "precision": precision})
-    proc = subprocess.run([sys.executable, "-c", "import sys; from recsys.bench import _child; _child(sys.argv[1])",
-                           payload], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-c", f"import sys; from recsys.bench import {function}; "
+                           f"{function}(sys.argv[1])", payload], capture_output=True, text=True, timeout=900,
+                          cwd=ROOT, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -469,6 +489,27 @@ def _child(payload: str) -> None:
     loaded = {"lm": bool(models._backends), "embedder": any(e._encoder is not None for e in models._embedders.values())}
     print(json.dumps({**_request_dict(first_ms, first), "second_ms": round(second_ms, 1), "models_loaded": loaded,
                       "torch_import_s": round(torch_import_s, 2)}))
+
+
+def _cold_child(payload: str) -> None:
+    """A cold request COLD_REPEATS times after one that loads the models, as `measure_latency` does."""
+    import torch
+
+    args = json.loads(payload)
+    torch.set_num_threads(args["threads"])
+    models = Models(device=args["device"], backend=args["backend"], precision=args.get("precision"))
+    catalog = Catalog(connect(args["db"]))
+    config = ScoringConfig.from_dict(args["config"])
+    query = Query(history=tuple(args["history"]), config=config, top=10)
+    key = models.lm_cache_key(config.model)
+    runs = []
+    for _ in range(COLD_REPEATS + 1):
+        with catalog.db.conn:
+            catalog.db.execute("DELETE FROM pair_scores WHERE model = ? AND x_hash != ''", [key])
+        runs.append(_timed_request(catalog, query, models, args["device"]))
+    print(json.dumps({**_request_dict(*_median_run(runs[1:])), "runs_ms": [round(m, 1) for m, _ in runs[1:]],
+                      "models_loading_run_ms": round(runs[0][0], 1),
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}))
 
 
 def measure_indexing(models: Models, embedder: str, data_dir: Path, db_path: Path, progress: bool) -> dict:
@@ -603,6 +644,7 @@ def format_report(r: dict) -> str:
         f"  cold (ℓ(y|∅) from the catalog build) {lat['cold']['ms']:>9.1f} ms  ({lat['cold']['pairs_computed']} "
         f"pairs scored, {lat['precision']}, {_mem(lat['cold']['memory'])}; the median of runs of "
         f"{', '.join(f'{ms:.0f}' for ms in lat['cold'].get('runs_ms', []))} ms)",
+        _spinning_line(lat.get("cold_threads_spinning", {})),
         f"  cold, nothing cached      {lat['cold_nothing_cached']['ms']:>9.1f} ms  "
         f"({lat['cold_nothing_cached']['pairs_computed']} pairs scored)",
         f"  warm (median)             {lat['warm']['ms']:>9.1f} ms  {lat['warm']['stages_ms']}",
@@ -623,6 +665,14 @@ def format_report(r: dict) -> str:
         lines.append("targets: " + ", ".join(f"{k} {v['value']} ({v['target']}: {'met' if v['met'] else 'MISSED'})"
                                              for k, v in t.items() if isinstance(v, dict)))
     return "\n".join(lines)
+
+
+def _spinning_line(c: dict) -> str:
+    if "ms" not in c:
+        return f"  cold, threads spinning: {c.get('skipped') or c.get('error', 'not measured')}"
+    return (f"  cold, threads spinning      {c['ms']:>9.1f} ms  (OMP_WAIT_POLICY=ACTIVE in a fresh process, for a "
+            f"machine with nothing else running; the median of runs of {', '.join(f'{m:.0f}' for m in c['runs_ms'])}"
+            " ms)")
 
 
 def _mem(m: dict) -> str:

@@ -76,6 +76,9 @@ def test_a_small_real_run_writes_a_complete_consistent_report(tmp_path, capsys):
     assert tp["engine_cold"]["candidates_per_s"] > 0 and tp["engine_warm"]["memory"]["peak_mb"] > 0
     assert lat["cold"]["pairs_computed"] == 250 and lat["cold_nothing_cached"]["pairs_computed"] == 300
     assert len(lat["cold"]["runs_ms"]) == 3 and lat["cold"]["ms"] == sorted(lat["cold"]["runs_ms"])[1]
+    spinning = lat["cold_threads_spinning"]  # the same request where torch's threads spin between regions
+    assert spinning["omp_wait_policy"] == "ACTIVE" and spinning["pairs_computed"] == 250, spinning
+    assert spinning["ms"] == sorted(spinning["runs_ms"])[1]
     assert r["precision"]["requested"] == "float32" and tp["engine_cold"]["precision"] == "float32"
     assert tp["plain_same_precision"] == tp["plain"] and tp["ratio_cold_same_precision"] == tp["ratio_cold"]
     assert lat["warm"]["pairs_computed"] == 0 and lat["same_ranking_cold_and_warm"]
