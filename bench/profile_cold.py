@@ -7,14 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from torch.profiler import ProfilerActivity, profile
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from recsys.bench import CANDIDATES, POPULAR, prepare_inputs  # noqa: E402
-from recsys.config import ScoringConfig  # noqa: E402
+from recsys.bench import CANDIDATES, POPULAR, prepare_inputs  # noqa: E402  (recsys first: torch's threads wait
+from recsys.config import ScoringConfig  # noqa: E402             as the app's do, OMP_WAIT_POLICY=PASSIVE)
 from recsys.datasets import shared_data_dir  # noqa: E402
 from recsys.recommend import Models, recommend  # noqa: E402
 from recsys.types import Query  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 inputs = prepare_inputs(Path("data/bench.db"), shared_data_dir(), False, False)
 models = Models()
