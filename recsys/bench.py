@@ -390,6 +390,13 @@ def _timed_request(catalog: Catalog, query: Query, models: Models, device: str) 
     return (time.perf_counter() - start) * 1000, result
 
 
+def _forget(catalog: Catalog, key: str, neutral_too: bool = False) -> None:
+    """Empty the pair cache of a model for a cold request; ℓ(y|∅) stays unless `neutral_too`."""
+    with catalog.db.conn:
+        catalog.db.execute("DELETE FROM pair_scores WHERE model = ?" + ("" if neutral_too else " AND x_hash != ''"),
+                           [key])
+
+
 def _median_run(runs: list[tuple[float, object]]) -> tuple[float, object]:
     """The (ms, result) of the median run (of an odd number)."""
     return sorted(runs, key=lambda run: run[0])[len(runs) // 2]
@@ -405,22 +412,17 @@ def measure_latency(inputs: Inputs, models: Models, config: ScoringConfig, devic
     catalog = inputs.catalog
     query = Query(history=tuple(i.id for i in inputs.history), config=config, top=10)
     key = models.lm_cache_key(config.model)
-
-    def forget(where: str) -> None:
-        with catalog.db.conn:
-            catalog.db.execute(f"DELETE FROM pair_scores WHERE model = ? {where}", [key])
-
-    forget("")
+    _forget(catalog, key, neutral_too=True)
     with PeakMemory(device) as mem_bare:
         bare_ms, bare = _timed_request(catalog, query, models, device)
     # ℓ(y|∅) stays: what building or importing a catalog computes for every item. The same cold request three
     # times, its cache emptied before each: one run of it moved by ±30% on this kind of shared machine
-    colds = []
-    for k in range(COLD_REPEATS):
-        forget("AND x_hash != ''")
-        with PeakMemory(device) as m:
+    colds, mems = [], []
+    for _ in range(COLD_REPEATS):
+        _forget(catalog, key)
+        with PeakMemory(device) as mem:
             colds.append(_timed_request(catalog, query, models, device))
-        mem = m if k == 0 else mem
+        mems.append(mem)
     cold_ms, cold = _median_run(colds)
     warm = [_timed_request(catalog, query, models, device) for _ in range(repeats)]
     warm_ms = [ms for ms, _ in warm]
@@ -429,7 +431,7 @@ def measure_latency(inputs: Inputs, models: Models, config: ScoringConfig, devic
         "history": [i.title for i in inputs.history],
         "candidates": cold.candidates_considered,
         "precision": models.lm_precision(config.model).name,
-        "cold": {**_request_dict(cold_ms, cold), "memory": mem.to_dict(),
+        "cold": {**_request_dict(cold_ms, cold), "memory": mems[0].to_dict(),
                  "runs_ms": [round(ms, 1) for ms, _ in colds],
                  "what": f"median of {COLD_REPEATS} runs, each with no ℓ(y|x) cached; ℓ(y|∅) computed when the "
                          "catalog was built; memory of the first"},
@@ -504,8 +506,7 @@ def _cold_child(payload: str) -> None:
     key = models.lm_cache_key(config.model)
     runs = []
     for _ in range(COLD_REPEATS + 1):
-        with catalog.db.conn:
-            catalog.db.execute("DELETE FROM pair_scores WHERE model = ? AND x_hash != ''", [key])
+        _forget(catalog, key)
         runs.append(_timed_request(catalog, query, models, args["device"]))
     print(json.dumps({**_request_dict(*_median_run(runs[1:])), "runs_ms": [round(m, 1) for m, _ in runs[1:]],
                       "models_loading_run_ms": round(runs[0][0], 1),
