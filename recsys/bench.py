@@ -51,8 +51,8 @@ TARGETS = {  # what the engine is held to on a 2-core CPU with the default model
 # -- the machine ----------------------------------------------------------------------------------------------
 def matmul_rate(seconds: float = 1.0) -> dict[str, float]:
     """GFLOP/s of a 2048² matrix product on the CPU in bfloat16 and float32, about `seconds` each. Taken at the
-    start and end of a run: on a shared virtual machine the same product has run 20% faster or slower from one
-    half-hour to the next, and the run's other figures move with it."""
+    start and end of a run: on a shared virtual machine the same product has run at 335 and at 442 GFLOP/s within
+    an hour (docs/speed.md), and the run's other figures move with it."""
     import torch
 
     out = {}
