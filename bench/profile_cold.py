@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from recsys.bench import CANDIDATES, POPULAR, prepare_inputs  # noqa: E402  (recsys first: torch's threads wait
-from recsys.config import ScoringConfig  # noqa: E402             as the app's do, OMP_WAIT_POLICY=PASSIVE)
+# recsys first: torch's threads wait as the app's do (OMP_WAIT_POLICY=PASSIVE)
+from recsys.bench import CANDIDATES, POPULAR, forget_pairs, prepare_inputs  # noqa: E402
+from recsys.config import ScoringConfig  # noqa: E402
 from recsys.datasets import shared_data_dir  # noqa: E402
 from recsys.recommend import Models, recommend  # noqa: E402
 from recsys.types import Query  # noqa: E402
@@ -37,8 +38,7 @@ backend._score_trie = timed_trie
 
 
 def cold():
-    with inputs.catalog.db.conn:
-        inputs.catalog.db.execute("DELETE FROM pair_scores WHERE model = ? AND x_hash != ''", [key])
+    forget_pairs(inputs.catalog, key)
     passes.clear()
     start = time.perf_counter()
     recommend(inputs.catalog, query, models)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def child() -> None:
     sys.path.insert(0, str(ROOT))
-    from recsys.bench import CANDIDATES, POPULAR, prepare_inputs
+    from recsys.bench import CANDIDATES, POPULAR, forget_pairs, prepare_inputs
     from recsys.config import ScoringConfig
     from recsys.datasets import shared_data_dir
     from recsys.recommend import Models, recommend
@@ -32,8 +32,7 @@ def child() -> None:
     key = models.lm_cache_key(config.model)
     cold = []
     for _ in range(4):
-        with inputs.catalog.db.conn:
-            inputs.catalog.db.execute("DELETE FROM pair_scores WHERE model = ? AND x_hash != ''", [key])
+        forget_pairs(inputs.catalog, key)
         start = time.perf_counter()
         recommend(inputs.catalog, query, models)
         cold.append(time.perf_counter() - start)

@@ -390,7 +390,7 @@ def _timed_request(catalog: Catalog, query: Query, models: Models, device: str) 
     return (time.perf_counter() - start) * 1000, result
 
 
-def _forget(catalog: Catalog, key: str, neutral_too: bool = False) -> None:
+def forget_pairs(catalog: Catalog, key: str, neutral_too: bool = False) -> None:
     """Empty the pair cache of a model for a cold request; ℓ(y|∅) stays unless `neutral_too`."""
     with catalog.db.conn:
         catalog.db.execute("DELETE FROM pair_scores WHERE model = ?" + ("" if neutral_too else " AND x_hash != ''"),
@@ -412,14 +412,14 @@ def measure_latency(inputs: Inputs, models: Models, config: ScoringConfig, devic
     catalog = inputs.catalog
     query = Query(history=tuple(i.id for i in inputs.history), config=config, top=10)
     key = models.lm_cache_key(config.model)
-    _forget(catalog, key, neutral_too=True)
+    forget_pairs(catalog, key, neutral_too=True)
     with PeakMemory(device) as mem_bare:
         bare_ms, bare = _timed_request(catalog, query, models, device)
     # ℓ(y|∅) stays: what building or importing a catalog computes for every item. The same cold request three
     # times, its cache emptied before each: one run of it moved by ±30% on this kind of shared machine
     colds, mems = [], []
     for _ in range(COLD_REPEATS):
-        _forget(catalog, key)
+        forget_pairs(catalog, key)
         with PeakMemory(device) as mem:
             colds.append(_timed_request(catalog, query, models, device))
         mems.append(mem)
@@ -476,16 +476,23 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
+def _child_inputs(args: dict) -> tuple[Models, Catalog, Query]:
+    """The parent's models, catalog and request, rebuilt in a child process from `_in_child`'s payload."""
+    import torch
+
+    torch.set_num_threads(args["threads"])
+    models = Models(device=args["device"], backend=args["backend"], precision=args.get("precision"))
+    query = Query(history=tuple(args["history"]), config=ScoringConfig.from_dict(args["config"]), top=10)
+    return models, Catalog(connect(args["db"])), query
+
+
 def _child(payload: str) -> None:
     args = json.loads(payload)
     start = time.perf_counter()
     import torch  # noqa: F401  (the device check imports it; timed apart from the request)
 
     torch_import_s = time.perf_counter() - start
-    torch.set_num_threads(args["threads"])
-    models = Models(device=args["device"], backend=args["backend"], precision=args.get("precision"))
-    catalog = Catalog(connect(args["db"]))
-    query = Query(history=tuple(args["history"]), config=ScoringConfig.from_dict(args["config"]), top=10)
+    models, catalog, query = _child_inputs(args)
     first_ms, first = _timed_request(catalog, query, models, args["device"])
     second_ms, _ = _timed_request(catalog, query, models, args["device"])
     loaded = {"lm": bool(models._backends), "embedder": any(e._encoder is not None for e in models._embedders.values())}
@@ -495,18 +502,12 @@ def _child(payload: str) -> None:
 
 def _cold_child(payload: str) -> None:
     """A cold request COLD_REPEATS times after one that loads the models, as `measure_latency` does."""
-    import torch
-
     args = json.loads(payload)
-    torch.set_num_threads(args["threads"])
-    models = Models(device=args["device"], backend=args["backend"], precision=args.get("precision"))
-    catalog = Catalog(connect(args["db"]))
-    config = ScoringConfig.from_dict(args["config"])
-    query = Query(history=tuple(args["history"]), config=config, top=10)
-    key = models.lm_cache_key(config.model)
+    models, catalog, query = _child_inputs(args)
+    key = models.lm_cache_key(query.config.model)
     runs = []
     for _ in range(COLD_REPEATS + 1):
-        _forget(catalog, key)
+        forget_pairs(catalog, key)
         runs.append(_timed_request(catalog, query, models, args["device"]))
     print(json.dumps({**_request_dict(*_median_run(runs[1:])), "runs_ms": [round(m, 1) for m, _ in runs[1:]],
                       "models_loading_run_ms": round(runs[0][0], 1),
