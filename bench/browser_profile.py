@@ -23,7 +23,8 @@ from recsys.catalog import example_histories  # noqa: E402
 from recsys.ui.serve import CHROMIUM_FLAGS, chromium_path, running_app  # noqa: E402
 
 NO_ANIMATIONS = ("document.addEventListener('DOMContentLoaded', () => { const s = document.createElement('style');"
-                 " s.textContent = '*, *::before, *::after { animation: none !important; transition: none !important; }';"
+                 " s.textContent = '*, *::before, *::after { animation: none !important;"
+                 " transition: none !important; }';"
                  " document.head.appendChild(s); });")
 
 
