@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recsys.datasets import shared_data_dir  # noqa: E402
-from recsys.models import load_sentence_model  # noqa: E402
+from recsys.recommend import Models  # noqa: E402
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 with open(shared_data_dir() / "microlens-titles" / "MicroLens-50k_titles.csv", encoding="utf-8") as f:
@@ -21,15 +21,13 @@ with open(shared_data_dir() / "microlens-titles" / "MicroLens-50k_titles.csv", e
 print(f"{len(texts)} microlens titles, torch CPU capability {torch.backends.cpu.get_cpu_capability()}, "
       f"{torch.get_num_threads()} threads")
 vectors = {}
-for dtype in (torch.float32, torch.bfloat16):
-    model = load_sentence_model("all-minilm-l6-v2", "cpu", dtype)
-    model.encode(["warm-up"])
+for precision in ("float32", "bfloat16"):  # through `Embedder.encode`, batched as indexing batches
+    emb = Models(device="cpu", precision=precision).embedder("all-minilm-l6-v2")
+    emb.encode(["warm-up"])
     start = time.perf_counter()
-    v = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_tensor=True)
-    seconds = time.perf_counter() - start
-    vectors[dtype] = v.float().numpy()
-    print(f"{str(dtype):<15} {len(texts) / seconds:6.0f} titles/s")
-a, b = vectors[torch.float32], vectors[torch.bfloat16]
+    vectors[precision] = emb.encode(texts)
+    print(f"{precision:<9} {len(texts) / (time.perf_counter() - start):6.0f} titles/s")
+a, b = vectors["float32"], vectors["bfloat16"]
 cos = (a * b).sum(axis=1) / np.linalg.norm(b, axis=1)
 print(f"bfloat16 against float32: cosine mean {cos.mean():.4f}, 1st percentile {np.percentile(cos, 1):.4f}, "
       f"worst {cos.min():.4f}")

@@ -101,4 +101,5 @@ def test_the_embedder_in_bfloat16_stays_within_cosine_0_99_of_float32():
     f32 = Models(device="cpu", precision="float32").embedder("all-minilm-l6-v2").encode(texts)
     bf16 = Models(device="cpu", precision="bfloat16").embedder("all-minilm-l6-v2").encode(texts)
     assert bf16.dtype == np.float32 and bf16.shape == f32.shape
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1, atol=1e-6)  # a dot product is a cosine
     assert (f32 * bf16).sum(axis=1).min() >= P.MIN_EMBEDDER_COSINE
