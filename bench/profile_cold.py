@@ -27,10 +27,10 @@ passes = []
 score_trie = backend._score_trie
 
 
-def timed_trie(cache, p_len, first, trie, rows):
+def timed_trie(cache, p_ids, first, trie, rows):
     start = time.perf_counter()
-    out = score_trie(cache, p_len, first, trie, rows)
-    passes.append((p_len, trie.size, time.perf_counter() - start))
+    out = score_trie(cache, p_ids, first, trie, rows)
+    passes.append((len(p_ids), trie.size, time.perf_counter() - start))
     return out
 
 

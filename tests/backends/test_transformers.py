@@ -59,11 +59,11 @@ def test_out_of_memory_halves_the_chunk_instead_of_crashing(real_models, caplog)
     backend = TransformersBackend("smollm2-135m", "cpu", batch_tokens=256)
     real, sizes = backend._score_trie, []
 
-    def tight(cache, p_len, first, trie, rows):  # a device that fits at most 100 packed tokens
+    def tight(cache, p_ids, first, trie, rows):  # a device that fits at most 100 packed tokens
         if trie.size > 100:
             raise torch.OutOfMemoryError("simulated")
         sizes.append(trie.size)
-        return real(cache, p_len, first, trie, rows)
+        return real(cache, p_ids, first, trie, rows)
 
     backend._score_trie = tight
     conts = [T.continuation(f"Movie number {i} (19{i:02d})") for i in range(30)]
@@ -71,3 +71,23 @@ def test_out_of_memory_halves_the_chunk_instead_of_crashing(real_models, caplog)
     plain, _ = real_models.lm("smollm2-135m").score_plain(T.neutral, conts)
     np.testing.assert_allclose(got, plain, atol=2e-3, rtol=1e-4)
     assert sizes and max(sizes) <= 100 and "out of memory" in caplog.text
+
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_tokens", [512, 4])
+def test_candidates_that_fit_one_pass_share_it_with_their_prompt(batch_tokens):
+    backend = TransformersBackend("smollm2-135m", "cpu", batch_tokens=batch_tokens)
+    prefix, conts = T.prompt("Toy Story (1995)"), [T.continuation(t) for t in ["The Matrix (1999)", "The Mask (1994)", "Heat (1995)"]]
+    passes = []  # the tokens of each forward pass
+    hook = backend.model.base_model.register_forward_pre_hook(
+        lambda module, args, kwargs: passes.append(kwargs["input_ids"].shape[1]), with_kwargs=True)
+    try:
+        backend.score(prefix, conts)
+    finally:
+        hook.remove()
+    p_len = len(backend._prefix_ids(prefix))
+    if batch_tokens == 512:
+        assert len(passes) == 1 and passes[0] > p_len  # the prompt and the trie's nodes together
+    else:
+        assert passes[0] == p_len and len(passes) >= 3  # the prompt's own pass, then the chunks after its cache
