@@ -23,18 +23,24 @@ config = ScoringConfig(model="smollm2-135m", embedder="all-minilm-l6-v2", n_cand
 query = Query(history=tuple(i.id for i in inputs.history), config=config, top=10)
 key = models.lm_cache_key(config.model)
 backend = models.lm(config.model)
-passes = []
-score_trie = backend._score_trie
+passes = []  # (prompts, tokens, seconds) of each forward pass
+score_trie, score_packed = backend._score_trie, backend._score_packed
 
 
-def timed_trie(cache, p_ids, first, trie, rows):
+def timed_trie(cache, p_len, first, trie, rows):
     start = time.perf_counter()
-    out = score_trie(cache, p_ids, first, trie, rows)
-    passes.append((len(p_ids), trie.size, time.perf_counter() - start))
+    out = score_trie(cache, p_len, first, trie, rows)
+    passes.append((1, p_len + trie.size, time.perf_counter() - start))
     return out
 
 
-backend._score_trie = timed_trie
+def timed_packed(segments):
+    start = time.perf_counter()
+    score_packed(segments)
+    passes.append((len(segments), sum(len(s.p_ids) + s.trie.size for s in segments), time.perf_counter() - start))
+
+
+backend._score_trie, backend._score_packed = timed_trie, timed_packed
 
 
 def cold():
@@ -48,9 +54,8 @@ def cold():
 recommend(inputs.catalog, query, models)  # first-call allocations
 for _ in range(3):
     seconds = cold()
-    print(f"cold request {seconds:.2f} s: {len(passes)} trie passes "
-          f"({', '.join(f'{n} nodes after {p} {s:.2f} s' for p, n, s in passes)}), "
-          f"{sum(p + n for p, n, _ in passes)} token positions")
+    print(f"cold request {seconds:.2f} s: {len(passes)} forward passes "
+          f"({', '.join(f'{p} prompts, {n} tokens: {s:.2f} s' for p, n, s in passes)})")
 with profile(activities=[ProfilerActivity.CPU]) as prof:
     cold()
 print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))

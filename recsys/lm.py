@@ -1,19 +1,22 @@
 """Conditional log-probabilities ℓ(y|x) = Σ_t log p(token_t(y) | prompt(x), token_<t(y)) from a causal LM.
 
 The engine's trick: prompt(x) is computed once for all its candidates, which run packed as a token trie (a common
-beginning computed once, no padding) in the same forward pass as the prompt, or, when they need several passes,
-after a key/value cache of the prompt that every pass reuses; attention over the trie runs in blocks of whole
-first-token subtrees, and the vocabulary projection is applied only to the positions whose next token is a
-candidate token. `score_plain` is the textbook computation, kept as the reference the fast path is tested against.
+beginning computed once, no padding) in the same forward pass as the prompt, and the prompts of one request share
+that pass; a trie too large for one pass runs in chunks after a key/value cache of its prompt. Attention over a
+trie runs in blocks of whole first-token subtrees, and the vocabulary projection is applied only to the positions
+whose next token is a candidate token. `score_plain` is the textbook computation, kept as the reference the fast
+path is tested against.
 
-A backend is anything with `name`, `cache_key`, `score(prefix, continuations)` and `score_plain`; the
-in-process transformers backend is the default, `recsys.backends.vllm` talks to a serving engine.
+A backend is anything with `name`, `cache_key`, `score(prefix, continuations)` and `score_plain`, optionally
+`score_many(requests)`; the in-process transformers backend is the default, `recsys.backends.vllm` talks to a
+serving engine.
 """
 from __future__ import annotations
 
 import copy
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +30,7 @@ MAX_CONTINUATION_TOKENS = 64
 HEAD_ROWS_CPU = 256  # trie nodes per slice of the vocabulary projection on CPU
 LSE_ROWS_CPU = 16  # rows per log-softmax over the vocabulary on CPU: what it writes stays in cache
 BLOCK_NODES = 64  # trie nodes per attention block (see `_blocks`)
+PASS_TOKENS_CPU = 4096  # prompts and trie nodes per packed forward pass on CPU (see `score_many`)
 TRIE_ATTENTION = "recsys_trie_blocks"
 
 
@@ -60,6 +64,7 @@ class TransformersBackend:
         self.max_len = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         self.batch_tokens = batch_tokens or self._default_batch_tokens()
         self.head_rows, self.lse_rows = self._head_slices()
+        self.pass_tokens = PASS_TOKENS_CPU if self.device == "cpu" else self.batch_tokens
         self.softcap = getattr(self.model.config, "final_logit_softcapping", None)
         self._lock = forward_lock(self.model)  # one forward at a time per model, whoever runs it
         self.block_nodes = BLOCK_NODES if self.device == "cpu" else 0  # measured on CPU only
@@ -102,40 +107,70 @@ class TransformersBackend:
 
     # -- the fast path --------------------------------------------------------------------------------------
     def score(self, prefix: str, continuations: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        return self.score_many([(prefix, continuations)])[0]
+
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`score` of several prompts at once. A prompt whose candidates' trie fits one pass (`batch_tokens`) runs
+        in the same pass as that trie, and such prompts share passes (`_score_packed`): a cold request's five
+        prompts × 50 candidates are one forward pass of ~2,400 tokens instead of five. A larger trie runs chunk by
+        chunk after its prompt's key/value cache (`_score_chunks`)."""
         torch = self.torch
-        n = len(continuations)
-        sums = np.zeros(n, dtype=np.float64)
-        if n == 0:
-            return sums, np.zeros(0, dtype=np.int64)
-        p_ids = self._prefix_ids(prefix)
-        c_ids = self._cont_ids(continuations)
-        # sorted token sequences put candidates that share a beginning ("The …", "Star Wars: …", duplicates)
-        # next to each other, so they land in one chunk and share trie nodes
-        order = sorted(range(n), key=lambda i: c_ids[i])
+        out, packed = [], []
+        for prefix, continuations in requests:
+            c_ids = self._cont_ids(continuations)
+            sums = np.zeros(len(c_ids), dtype=np.float64)
+            out.append((sums, np.array([len(c) for c in c_ids], dtype=np.int64)))
+            if not c_ids:
+                continue
+            # sorted token sequences put candidates that share a beginning ("The …", "Star Wars: …", duplicates)
+            # next to each other, so they land in one chunk and share trie nodes
+            order = sorted(range(len(c_ids)), key=lambda i: c_ids[i])
+            trie = _Trie()
+            for i in order:
+                trie.add(c_ids[i])
+            segment = _Segment(self._prefix_ids(prefix), trie, [c_ids[i] for i in order], order, sums)
+            if trie.size <= self.batch_tokens:
+                packed.append(segment)
+            else:
+                with self._lock, torch.inference_mode():
+                    self._score_chunks(segment, self.batch_tokens)
         with self._lock, torch.inference_mode():
-            cache = first = None
-            start, budget = 0, self._even_budget([c_ids[i] for i in order], self.batch_tokens)
-            while start < n:
-                trie = _Trie()  # pack candidates until the trie holds `budget` tokens
-                rows = [order[start]]
-                trie.add(c_ids[rows[0]])
-                while start + len(rows) < n and trie.size + trie.new_nodes(c_ids[order[start + len(rows)]]) <= budget:
-                    rows.append(order[start + len(rows)])
-                    trie.add(c_ids[rows[-1]])
-                if cache is None and start + len(rows) < n:  # several passes: they share the prompt's cache
-                    cache, first = self._prompt(p_ids)
+            for group in _passes(packed, self.pass_tokens):
                 try:
-                    sums[rows] = self._score_trie(cache, p_ids, first, trie, [c_ids[i] for i in rows])
+                    self._score_packed(group)
                 except torch.OutOfMemoryError:
-                    if budget <= 64:
-                        raise
-                    budget = self._even_budget([c_ids[i] for i in order[start:]], budget // 2)
-                    log.warning("out of memory: retrying with %d tokens per forward pass", budget)
+                    log.warning("out of memory: scoring %d prompts' candidates chunk by chunk", len(group))
                     if self.device.startswith("cuda"):
                         torch.cuda.empty_cache()
-                    continue
-                start += len(rows)
-        return sums, np.array([len(c) for c in c_ids], dtype=np.int64)
+                    for segment in group:
+                        self._score_chunks(segment, max(64, self.batch_tokens // 2))
+        return out
+
+    def _score_chunks(self, seg: "_Segment", budget: int) -> None:
+        """Candidates in tries of about `budget` nodes, each pass after a copy of the prompt's cache."""
+        torch = self.torch
+        cache, first = self._prompt(seg.p_ids)
+        n, start = len(seg.rows), 0
+        budget = self._even_budget(seg.rows, budget)
+        while start < n:
+            trie = _Trie()  # pack candidates until the trie holds `budget` tokens
+            trie.add(seg.rows[start])
+            end = start + 1
+            while end < n and trie.size + trie.new_nodes(seg.rows[end]) <= budget:
+                trie.add(seg.rows[end])
+                end += 1
+            try:
+                seg.sums[seg.order[start:end]] = self._score_trie(cache, len(seg.p_ids), first, trie,
+                                                                  seg.rows[start:end])
+            except torch.OutOfMemoryError:
+                if budget <= 64:
+                    raise
+                budget = self._even_budget(seg.rows[start:], budget // 2)
+                log.warning("out of memory: retrying with %d tokens per forward pass", budget)
+                if self.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                continue
+            start = end
 
     @staticmethod
     def _even_budget(sorted_ids: list[list[int]], budget: int) -> int:
@@ -151,86 +186,135 @@ class TransformersBackend:
         return min(budget, -(-trie.size // chunks) + longest)
 
     def _prompt(self, p_ids: list[int]):
-        """The prompt's key/value cache and log p(first token | prompt), (V,), for passes that share them."""
+        """The prompt's key/value cache and log p(first token | prompt), (V,), for the passes that share them."""
         out = self.model(input_ids=self.torch.tensor([p_ids], device=self.device), use_cache=True, logits_to_keep=1)
         cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         return cache, self.torch.log_softmax(out.logits[0, -1].float(), dim=-1)
 
-    def _score_trie(self, cache, p_ids: list[int], first, trie: "_Trie", rows: list[list[int]]) -> np.ndarray:
-        """Score candidates packed as a token trie: no padding, no repeated work.
+    def _score_packed(self, segments: list["_Segment"]) -> None:
+        """Score several prompts' tries in one forward pass, each prompt's tokens followed by its trie's nodes.
 
-        A trie node is a candidate prefix; it sits at position p_len + depth and attends to the prompt and to
-        its own ancestors only, so every candidate sees exactly what it would see alone, and candidates that
-        begin alike compute their common beginning once. The vocabulary projection runs on the nodes only.
-        Without a `cache` (the candidates fit in one pass) the prompt's tokens run first in the same pass and its
-        last position gives the first tokens' log-probs: one forward pass instead of two, 0.45 s of a 3.7-s cold
-        request on a 2-core CPU (`bench/profile_cold.py`).
-        On CPU attention runs per block of first-token subtrees (`_blocks`): the square of all nodes against all is
-        almost entirely masked, and computing it was a quarter of a prompt's time.
+        A prompt's rows attend causally to that prompt, its nodes to that prompt and their own ancestors, nothing
+        across segments; positions restart with each prompt. So every candidate sees exactly what it would see
+        alone (`_score_trie`), and the pass needs neither a prompt pass nor a cache: one forward pass instead of
+        two per prompt, and one for all the prompts that fit (a whole pass's per-operation cost each).
         """
         from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
         torch, dev = self.torch, self.device
-        p_len, k = len(p_ids), trie.size
-        q = 0 if cache is not None else p_len  # the row of the trie's first node; the prompt's rows before it
-        allowed = np.zeros((q + k, p_len + k), dtype=bool)
-        allowed[:q, :p_len] = np.tri(q, p_len, dtype=bool)  # the prompt attends causally to itself
-        allowed[q:, :p_len] = True
+        size = sum(len(s.p_ids) + s.trie.size for s in segments)
+        allowed = np.zeros((size, size), dtype=bool)
+        tokens, positions, starts, at = [], [], [], 0
+        for s in segments:
+            p, k = len(s.p_ids), s.trie.size
+            q = at + p  # the row (and key column) of the trie's first node
+            allowed[at:q, at:q] = np.tri(p, dtype=bool)
+            allowed[q:q + k, at:q] = True
+            for i, parent in enumerate(s.trie.parent):  # parents precede children: copy the parent's row, add self
+                if parent >= 0:
+                    allowed[q + i, q:q + k] = allowed[q + parent, q:q + k]
+                allowed[q + i, q + i] = True
+            tokens += s.p_ids + s.trie.token
+            positions += list(range(p)) + [p + d for d in s.trie.depth]
+            starts.append((at, q))
+            at = q + k
+        mask = self._additive(allowed)
+        blocks = []
+        if self.block_nodes and self.model.config._attn_implementation in ALL_ATTENTION_FUNCTIONS:
+            for s, (a, q) in zip(segments, starts):
+                prompt = torch.arange(a, q, device=dev)
+                blocks.append((a, q, prompt, mask[a:q, a:q][None, None]))
+                blocks += self._block_inputs(s.trie, mask, prompt, q, q)
+        hidden = self._forward(tokens, positions, mask, blocks, None)
+        nodes, targets, owner, base = [], [], [], 0  # every (row, next token) a candidate needs, and whose it is
+        for s, (_, q) in zip(segments, starts):
+            for ri, r in enumerate(s.rows):
+                path = [q - 1] + [q + node for node in s.trie.path(r)]  # the prompt's last row, then the nodes
+                nodes += path
+                targets += r[:len(path)]
+                owner += [base + ri] * len(path)
+            base += len(s.rows)
+        rows = sorted(set(nodes))  # the head runs on these rows only
+        local = {row: i for i, row in enumerate(rows)}
+        tok_lp = self._token_logprobs(hidden[torch.tensor(rows, device=dev)],
+                                      torch.tensor([local[n] for n in nodes], device=dev),
+                                      torch.tensor(targets, device=dev))
+        total = torch.zeros(base, dtype=torch.float32, device=dev).index_add(0, torch.tensor(owner, device=dev),
+                                                                             tok_lp).double().cpu().numpy()
+        base = 0
+        for s in segments:
+            s.sums[s.order] = total[base:base + len(s.rows)]
+            base += len(s.rows)
+
+    def _score_trie(self, cache, p_len: int, first, trie: "_Trie", rows: list[list[int]]) -> np.ndarray:
+        """Score candidates packed as a token trie after the shared prompt cache (one chunk of several).
+
+        A trie node is a candidate prefix; it sits at position p_len + depth and attends to the prompt and to
+        its own ancestors only, so every candidate sees exactly what it would see alone, and candidates that
+        begin alike compute their common beginning once. The vocabulary projection runs on the nodes only.
+        """
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+        torch, dev = self.torch, self.device
+        total = first[torch.tensor([r[0] for r in rows], device=dev)]  # (R,) first tokens come from the prompt
+        if trie.size == 0:
+            return total.double().cpu().numpy()
+        k = trie.size
+        allowed = np.zeros((k, p_len + k), dtype=bool)
+        allowed[:, :p_len] = True
         for i, parent in enumerate(trie.parent):  # parents precede children: copy the parent's row, add self
             if parent >= 0:
-                allowed[q + i, p_len:] = allowed[q + parent, p_len:]
-            allowed[q + i, p_len + i] = True
-        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=dev)
-        mask.masked_fill_(~torch.from_numpy(allowed).to(dev), torch.finfo(self.dtype).min)
-        config = self.model.config
-        inner, extra = config._attn_implementation, {}
-        # "eager" is each model's own code, not in the registry: it keeps one call
-        blocks = self._block_inputs(trie, p_len, q, mask) if k and inner in ALL_ATTENTION_FUNCTIONS else []
-        if len(blocks) > 1:
-            config._attn_implementation = TRIE_ATTENTION  # the lock is held: no other forward sees the switch
-            extra = {"trie_blocks": blocks, "trie_keys": p_len + k, "trie_inner": ALL_ATTENTION_FUNCTIONS[inner]}
+                allowed[i, p_len:] = allowed[parent, p_len:]
+            allowed[i, p_len + i] = True
+        mask = self._additive(allowed)
+        blocks = []
+        if self.block_nodes and self.model.config._attn_implementation in ALL_ATTENTION_FUNCTIONS:
+            blocks = self._block_inputs(trie, mask, torch.arange(p_len, device=dev), 0, p_len)
+        hidden = self._forward(trie.token, [p_len + d for d in trie.depth], mask, blocks, cache)
         nodes, targets, owner = [], [], []  # every (node, next token) a candidate needs, and whose it is
-        if cache is not None and k == 0:
-            hidden = None
-        else:
-            try:
-                hidden = self.model.base_model(
-                    input_ids=torch.tensor([p_ids[:q] + trie.token], device=dev),
-                    position_ids=torch.tensor([list(range(q)) + [p_len + d for d in trie.depth]], device=dev),
-                    attention_mask=mask[None, None], cache=copy.deepcopy(cache), use_cache=cache is not None,
-                    **extra,
-                ).last_hidden_state[0, max(q - 1, 0):]  # (K, H), or (1 + K, H) from the prompt's last position
-            finally:
-                config._attn_implementation = inner
-        if cache is None:  # node -1, the prompt's last position, predicts each first token
-            nodes, targets, owner = [-1] * len(rows), [r[0] for r in rows], list(range(len(rows)))
-            total = torch.zeros(len(rows), dtype=torch.float32, device=dev)
-        else:
-            total = first[torch.tensor([r[0] for r in rows], device=dev)]  # (R,)
         for ri, r in enumerate(rows):
             for t, node in enumerate(trie.path(r)):
                 nodes.append(node)
                 targets.append(r[t + 1])
                 owner.append(ri)
-        if nodes:
-            shift = 1 if cache is None else 0
-            tok_lp = self._token_logprobs(hidden, torch.tensor(nodes, device=dev) + shift,
-                                          torch.tensor(targets, device=dev))
-            total = total.index_add(0, torch.tensor(owner, device=dev), tok_lp)
-        return total.double().cpu().numpy()
+        tok_lp = self._token_logprobs(hidden, torch.tensor(nodes, device=dev), torch.tensor(targets, device=dev))
+        return total.index_add(0, torch.tensor(owner, device=dev), tok_lp).double().cpu().numpy()
 
-    def _block_inputs(self, trie: "_Trie", p_len: int, q: int, mask) -> list[tuple]:
-        """(first row, end, key columns, mask) of each attention block: the prompt's columns and the block's own;
-        the prompt's own rows (`q` of them, when it runs in the pass) are a block of their own."""
+    def _additive(self, allowed: np.ndarray):
+        """The attention mask in the model's dtype: 0 where a row may attend, the dtype's minimum elsewhere."""
+        torch = self.torch
+        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=self.device)
+        return mask.masked_fill_(~torch.from_numpy(allowed).to(self.device), torch.finfo(self.dtype).min)
+
+    def _forward(self, tokens: list[int], positions: list[int], mask, blocks: list[tuple], cache):
+        """The base model's last hidden states, (len(tokens), H), after a copy of `cache` if there is one.
+
+        On CPU attention runs per block of first-token subtrees (`_blocks`, `_trie_block_attention`): the square
+        of all nodes against all is almost entirely masked, and computing it was a quarter of a prompt's time.
+        """
+        config, dev = self.model.config, self.device
+        inner, extra = config._attn_implementation, {}
+        if len(blocks) > 1:  # "eager" is each model's own code, not in the registry: it keeps one call
+            from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+            config._attn_implementation = TRIE_ATTENTION  # the lock is held: no other forward sees the switch
+            extra = {"trie_blocks": blocks, "trie_keys": mask.shape[1], "trie_inner": ALL_ATTENTION_FUNCTIONS[inner]}
+        try:
+            return self.model.base_model(
+                input_ids=self.torch.tensor([tokens], device=dev), position_ids=self.torch.tensor([positions],
+                                                                                                  device=dev),
+                attention_mask=mask[None, None], cache=copy.deepcopy(cache), use_cache=cache is not None, **extra,
+            ).last_hidden_state[0]
+        finally:
+            config._attn_implementation = inner
+
+    def _block_inputs(self, trie: "_Trie", mask, prompt, row: int, col: int) -> list[tuple]:
+        """(first query row, end, key columns, mask) of each attention block of a trie whose nodes are the query
+        rows from `row` and the key columns from `col`: the prompt's columns and the block's own."""
         torch, out = self.torch, []
-        if not self.block_nodes:
-            return out
-        prompt = torch.arange(p_len, device=self.device)
-        if q:
-            out.append((0, q, prompt, mask[:q, :p_len][None, None]))
-        for a, b in _blocks(trie, self.block_nodes):
-            cols = torch.cat([prompt, torch.arange(p_len + a, p_len + b, device=self.device)])
-            out.append((q + a, q + b, cols, mask[q + a:q + b][:, cols][None, None]))
+        for a, b in _blocks(trie, self.block_nodes) if trie.size else []:
+            cols = torch.cat([prompt, torch.arange(col + a, col + b, device=self.device)])
+            out.append((row + a, row + b, cols, mask[row + a:row + b][:, cols][None, None]))
         return out
 
     def _token_logprobs(self, hidden, nodes, targets):
@@ -265,6 +349,29 @@ class TransformersBackend:
                 sums.append(logp[pos, ids[0, pos + 1]].sum().item())
                 lens.append(len(c))
         return np.array(sums, dtype=np.float64), np.array(lens, dtype=np.int64)
+
+
+@dataclass
+class _Segment:
+    """One prompt's tokens and its candidates' trie; scores land in `sums` (in the caller's order: `order`)."""
+    p_ids: list[int]
+    trie: "_Trie"
+    rows: list[list[int]]  # the candidates' token ids, sorted
+    order: list[int]  # rows[j] is the caller's candidate order[j]
+    sums: np.ndarray
+
+
+def _passes(segments: list[_Segment], budget: int) -> list[list[_Segment]]:
+    """Consecutive segments grouped into passes of at most `budget` tokens (a larger segment runs alone)."""
+    out, size = [], 0
+    for s in segments:
+        tokens = len(s.p_ids) + s.trie.size
+        if not out or size + tokens > budget:
+            out.append([])
+            size = 0
+        out[-1].append(s)
+        size += tokens
+    return out
 
 
 def _blocks(trie: "_Trie", target: int) -> list[tuple[int, int]]:

@@ -2,8 +2,8 @@
 
 Scores do not depend on the person, so they are cached by (model, template, hash(x text), hash(y text));
 an edited title hashes differently and is scored afresh. Each history item's new scores are written in their
-own transaction, so an interrupted request or precompute keeps what it finished. The model is loaded only when
-something is missing from the cache.
+own transaction as soon as a call has scored them, so an interrupted precompute keeps what it finished. The model
+is loaded only when something is missing from the cache.
 """
 from __future__ import annotations
 
@@ -58,21 +58,28 @@ class PairScorer:
         return nullcontext()
 
     def _fill(self, template, rows, ys, y_hashes, tkey, cached, neutral):
-        """The matrix from `cached`, scoring and storing each row's missing pairs first."""
-        out = np.empty((len(rows), len(ys)), dtype=np.float64)
-        for i, (x, xh) in enumerate(rows):
+        """The matrix from `cached`, scoring the missing pairs first and writing each row's in its own transaction:
+        all rows in one call where the backend has `score_many` (the in-process one packs a request's prompts
+        into one forward pass), else row by row, each written before the next is scored."""
+        todo = []  # (x hash, prompt, distinct candidate texts) of each row with pairs to score
+        for x, xh in rows:
             missing = [j for j, yh in enumerate(y_hashes) if (xh, yh) not in cached]
-            if missing:
-                # several candidates can share a text: score each text once
-                texts = list(dict.fromkeys(ys[j] for j in missing))
+            if missing:  # several candidates can share a text: score each text once
                 prefix = template.neutral if x is None else template.prompt(self._truncate(x))
-                values, lens = self.backend.score(prefix, [template.continuation(self._truncate(y)) for y in texts])
+                todo.append((xh, prefix, list(dict.fromkeys(ys[j] for j in missing))))
+        many = getattr(self.backend, "score_many", None) if todo else None
+        for batch in [todo] if many else [[row] for row in todo]:
+            requests = [(prefix, [template.continuation(self._truncate(y)) for y in texts])
+                        for _, prefix, texts in batch]
+            results = many(requests) if many else [self.backend.score(*requests[0])]
+            for (xh, _, texts), (values, lens) in zip(batch, results):
                 fresh = {text_hash(t): (float(v), int(n)) for t, v, n in zip(texts, values, lens)}
                 self._store(tkey, xh, fresh)
                 self.computed += len(texts)
                 for yh, (v, _) in fresh.items():
                     cached[(xh, yh)] = v
-            out[i] = [cached[(xh, yh)] for yh in y_hashes]
+        out = np.array([[cached[(xh, yh)] for yh in y_hashes] for _, xh in rows], dtype=np.float64)
+        out = out.reshape(len(rows), len(ys))
         if neutral:
             return out[:-1], out[-1]
         return out, None

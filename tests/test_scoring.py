@@ -61,3 +61,23 @@ def test_without_a_database_nothing_is_cached():
     s.matrix(T, ["a"], ["b"])
     s.matrix(T, ["a"], ["b"])
     assert backend.pairs == 2
+
+
+def test_a_backend_that_scores_many_prompts_gets_every_row_missing_pairs_in_one_call(catalog):
+    class Many(FakeBackend):
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
+        def score_many(self, requests):
+            self.batches.append([(prefix, len(conts)) for prefix, conts in requests])
+            return [self.score(prefix, conts) for prefix, conts in requests]
+
+    _scorer(catalog.db, FakeBackend()).matrix(T, ["Toy Story"], ["Shrek"])  # one pair already cached
+    backend = Many()
+    ell, neutral = _scorer(catalog.db, backend).matrix(T, ["Toy Story", "Up"], ["Shrek", "Heat"], neutral=True)
+    assert [[n for _, n in batch] for batch in backend.batches] == [[1, 2, 2]]  # Toy Story lacks Heat only
+    assert backend.batches[0][2][0] == T.neutral
+    again = FakeBackend()
+    assert np.array_equal(_scorer(catalog.db, again).matrix(T, ["Toy Story", "Up"], ["Shrek", "Heat"])[0], ell)
+    assert again.pairs == 0  # every row was written

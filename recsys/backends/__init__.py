@@ -2,7 +2,8 @@
 
 `Models(backend=SPEC)` calls `make_backend(SPEC, model)` for anything but the in-process default. A backend
 has `name`, `cache_key`, `score(prefix, continuations) -> (log-probability sums, token counts)` and
-optionally `truncate(text, max_tokens)`; see `recsys.lm.ScoringBackend`.
+optionally `score_many([(prefix, continuations), …])` (several prompts at once) and `truncate(text, max_tokens)`;
+see `recsys.lm.ScoringBackend`.
 
 Specs:
   transformers               the in-process Hugging Face model (device: --device or $RECSYS_DEVICE)

@@ -53,24 +53,31 @@ def test_order_of_candidates_does_not_change_their_scores(real_models):
 
 
 @pytest.mark.slow
-def test_out_of_memory_halves_the_chunk_instead_of_crashing(real_models, caplog):
+def test_out_of_memory_scores_chunk_by_chunk_and_halves_the_chunk_instead_of_crashing(real_models, caplog):
     import torch
 
     backend = TransformersBackend("smollm2-135m", "cpu", batch_tokens=256)
-    real, sizes = backend._score_trie, []
+    packed, chunk, sizes = backend._score_packed, backend._score_trie, []
 
-    def tight(cache, p_ids, first, trie, rows):  # a device that fits at most 100 packed tokens
+    def tight_packed(segments):  # a device that fits at most 100 tokens a pass
+        if sum(len(s.p_ids) + s.trie.size for s in segments) > 100:
+            raise torch.OutOfMemoryError("simulated")
+        return packed(segments)
+
+    def tight_chunk(cache, p_len, first, trie, rows):
         if trie.size > 100:
             raise torch.OutOfMemoryError("simulated")
         sizes.append(trie.size)
-        return real(cache, p_ids, first, trie, rows)
+        return chunk(cache, p_len, first, trie, rows)
 
-    backend._score_trie = tight
+    backend._score_packed, backend._score_trie = tight_packed, tight_chunk
     conts = [T.continuation(f"Movie number {i} (19{i:02d})") for i in range(30)]
-    got, _ = backend.score(T.neutral, conts)
-    plain, _ = real_models.lm("smollm2-135m").score_plain(T.neutral, conts)
-    np.testing.assert_allclose(got, plain, atol=2e-3, rtol=1e-4)
-    assert sizes and max(sizes) <= 100 and "out of memory" in caplog.text
+    [(got, _), (short, _)] = backend.score_many([(T.neutral, conts), (T.prompt("Up"), conts[:2])])
+    fast = real_models.lm("smollm2-135m")
+    np.testing.assert_allclose(got, fast.score_plain(T.neutral, conts)[0], atol=2e-3, rtol=1e-4)
+    np.testing.assert_allclose(short, fast.score_plain(T.prompt("Up"), conts[:2])[0], atol=2e-3, rtol=1e-4)
+    assert sizes and max(sizes) <= 100 and "chunk by chunk" in caplog.text and "retrying with" in caplog.text
+
 
 
 
@@ -78,7 +85,8 @@ def test_out_of_memory_halves_the_chunk_instead_of_crashing(real_models, caplog)
 @pytest.mark.parametrize("batch_tokens", [512, 4])
 def test_candidates_that_fit_one_pass_share_it_with_their_prompt(batch_tokens):
     backend = TransformersBackend("smollm2-135m", "cpu", batch_tokens=batch_tokens)
-    prefix, conts = T.prompt("Toy Story (1995)"), [T.continuation(t) for t in ["The Matrix (1999)", "The Mask (1994)", "Heat (1995)"]]
+    prefix = T.prompt("Toy Story (1995)")
+    conts = [T.continuation(t) for t in ["The Matrix (1999)", "The Mask (1994)", "Heat (1995)"]]
     passes = []  # the tokens of each forward pass
     hook = backend.model.base_model.register_forward_pre_hook(
         lambda module, args, kwargs: passes.append(kwargs["input_ids"].shape[1]), with_kwargs=True)
@@ -91,3 +99,23 @@ def test_candidates_that_fit_one_pass_share_it_with_their_prompt(batch_tokens):
         assert len(passes) == 1 and passes[0] > p_len  # the prompt and the trie's nodes together
     else:
         assert passes[0] == p_len and len(passes) >= 3  # the prompt's own pass, then the chunks after its cache
+
+
+@pytest.mark.slow
+def test_several_prompts_share_one_pass_and_score_as_each_would_alone(real_models):
+    backend = TransformersBackend("smollm2-135m", "cpu")
+    conts = [T.continuation(t) for t in ["The Matrix (1999)", "The Mask", "Up", "Up", "Heat", "x"]]
+    requests = [(T.prompt("Toy Story (1995)"), conts), (T.neutral, conts[:3]), (T.prompt("Alien"), []),
+                (T.prompt("Up"), conts[::-1])]
+    passes = []
+    hook = backend.model.base_model.register_forward_pre_hook(lambda *_: passes.append(1))
+    try:
+        got = backend.score_many(requests)
+    finally:
+        hook.remove()
+    assert len(passes) == 1
+    fast = real_models.lm("smollm2-135m")
+    for (prefix, cs), (sums, lens) in zip(requests, got):
+        plain, n_plain = fast.score_plain(prefix, cs)
+        np.testing.assert_allclose(sums, plain, atol=2e-3, rtol=1e-4)
+        assert lens.tolist() == n_plain.tolist()
