@@ -199,8 +199,6 @@ class TransformersBackend:
         alone (`_score_trie`), and the pass needs neither a prompt pass nor a cache: one forward pass instead of
         two per prompt, and one for all the prompts that fit (a whole pass's per-operation cost each).
         """
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
         torch, dev = self.torch, self.device
         size = sum(len(s.p_ids) + s.trie.size for s in segments)
         allowed = np.zeros((size, size), dtype=bool)
@@ -220,7 +218,7 @@ class TransformersBackend:
             at = q + k
         mask = self._additive(allowed)
         blocks = []
-        if self.block_nodes and self.model.config._attn_implementation in ALL_ATTENTION_FUNCTIONS:
+        if self._blocked():
             for s, (a, q) in zip(segments, starts):
                 prompt = torch.arange(a, q, device=dev)
                 blocks.append((a, q, prompt, mask[a:q, a:q][None, None]))
@@ -234,9 +232,9 @@ class TransformersBackend:
                 targets += r[:len(path)]
                 owner += [base + ri] * len(path)
             base += len(s.rows)
-        rows = sorted(set(nodes))  # the head runs on these rows only
-        local = {row: i for i, row in enumerate(rows)}
-        tok_lp = self._token_logprobs(hidden[torch.tensor(rows, device=dev)],
+        needed = sorted(set(nodes))  # the head runs on these rows only
+        local = {row: i for i, row in enumerate(needed)}
+        tok_lp = self._token_logprobs(hidden[torch.tensor(needed, device=dev)],
                                       torch.tensor([local[n] for n in nodes], device=dev),
                                       torch.tensor(targets, device=dev))
         total = torch.zeros(base, dtype=torch.float32, device=dev).index_add(0, torch.tensor(owner, device=dev),
@@ -253,8 +251,6 @@ class TransformersBackend:
         its own ancestors only, so every candidate sees exactly what it would see alone, and candidates that
         begin alike compute their common beginning once. The vocabulary projection runs on the nodes only.
         """
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
         torch, dev = self.torch, self.device
         total = first[torch.tensor([r[0] for r in rows], device=dev)]  # (R,) first tokens come from the prompt
         if trie.size == 0:
@@ -267,9 +263,7 @@ class TransformersBackend:
                 allowed[i, p_len:] = allowed[parent, p_len:]
             allowed[i, p_len + i] = True
         mask = self._additive(allowed)
-        blocks = []
-        if self.block_nodes and self.model.config._attn_implementation in ALL_ATTENTION_FUNCTIONS:
-            blocks = self._block_inputs(trie, mask, torch.arange(p_len, device=dev), 0, p_len)
+        blocks = self._block_inputs(trie, mask, torch.arange(p_len, device=dev), 0, p_len) if self._blocked() else []
         hidden = self._forward(trie.token, [p_len + d for d in trie.depth], mask, blocks, cache)
         nodes, targets, owner = [], [], []  # every (node, next token) a candidate needs, and whose it is
         for ri, r in enumerate(rows):
@@ -286,15 +280,20 @@ class TransformersBackend:
         mask = torch.zeros(allowed.shape, dtype=self.dtype, device=self.device)
         return mask.masked_fill_(~torch.from_numpy(allowed).to(self.device), torch.finfo(self.dtype).min)
 
-    def _forward(self, tokens: list[int], positions: list[int], mask, blocks: list[tuple], cache):
-        """The base model's last hidden states, (len(tokens), H), after a copy of `cache` if there is one.
+    def _blocked(self) -> bool:
+        """Whether attention runs per block of first-token subtrees (`_blocks`, `_trie_block_attention`): on CPU,
+        where the square of all nodes against all is almost entirely masked and was a quarter of a prompt's time,
+        and for an attention function in transformers' registry ("eager", each model's own code, keeps one call)."""
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-        On CPU attention runs per block of first-token subtrees (`_blocks`, `_trie_block_attention`): the square
-        of all nodes against all is almost entirely masked, and computing it was a quarter of a prompt's time.
-        """
+        return bool(self.block_nodes) and self.model.config._attn_implementation in ALL_ATTENTION_FUNCTIONS
+
+    def _forward(self, tokens: list[int], positions: list[int], mask, blocks: list[tuple], cache):
+        """The base model's last hidden states, (len(tokens), H), after a copy of `cache` if there is one, with
+        attention by `blocks` where there are several."""
         config, dev = self.model.config, self.device
         inner, extra = config._attn_implementation, {}
-        if len(blocks) > 1:  # "eager" is each model's own code, not in the registry: it keeps one call
+        if len(blocks) > 1:
             from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
             config._attn_implementation = TRIE_ATTENTION  # the lock is held: no other forward sees the switch
