@@ -208,10 +208,7 @@ class TransformersBackend:
             q = at + p  # the row (and key column) of the trie's first node
             allowed[at:q, at:q] = np.tri(p, dtype=bool)
             allowed[q:q + k, at:q] = True
-            for i, parent in enumerate(s.trie.parent):  # parents precede children: copy the parent's row, add self
-                if parent >= 0:
-                    allowed[q + i, q:q + k] = allowed[q + parent, q:q + k]
-                allowed[q + i, q + i] = True
+            _ancestors(allowed, s.trie, q, q)
             tokens += s.p_ids + s.trie.token
             positions += list(range(p)) + [p + d for d in s.trie.depth]
             starts.append((at, q))
@@ -258,10 +255,7 @@ class TransformersBackend:
         k = trie.size
         allowed = np.zeros((k, p_len + k), dtype=bool)
         allowed[:, :p_len] = True
-        for i, parent in enumerate(trie.parent):  # parents precede children: copy the parent's row, add self
-            if parent >= 0:
-                allowed[i, p_len:] = allowed[parent, p_len:]
-            allowed[i, p_len + i] = True
+        _ancestors(allowed, trie, 0, p_len)
         mask = self._additive(allowed)
         blocks = self._block_inputs(trie, mask, torch.arange(p_len, device=dev), 0, p_len) if self._blocked() else []
         hidden = self._forward(trie.token, [p_len + d for d in trie.depth], mask, blocks, cache)
@@ -300,9 +294,9 @@ class TransformersBackend:
             extra = {"trie_blocks": blocks, "trie_keys": mask.shape[1], "trie_inner": ALL_ATTENTION_FUNCTIONS[inner]}
         try:
             return self.model.base_model(
-                input_ids=self.torch.tensor([tokens], device=dev), position_ids=self.torch.tensor([positions],
-                                                                                                  device=dev),
-                attention_mask=mask[None, None], cache=copy.deepcopy(cache), use_cache=cache is not None, **extra,
+                input_ids=self.torch.tensor([tokens], device=dev),
+                position_ids=self.torch.tensor([positions], device=dev), attention_mask=mask[None, None],
+                cache=copy.deepcopy(cache), use_cache=cache is not None, **extra,
             ).last_hidden_state[0]
         finally:
             config._attn_implementation = inner
@@ -358,6 +352,15 @@ class _Segment:
     rows: list[list[int]]  # the candidates' token ids, sorted
     order: list[int]  # rows[j] is the caller's candidate order[j]
     sums: np.ndarray
+
+
+def _ancestors(allowed: np.ndarray, trie: "_Trie", row: int, col: int) -> None:
+    """Let each trie node (query row `row + i`, key column `col + i`) attend to itself and its ancestors."""
+    k = trie.size
+    for i, parent in enumerate(trie.parent):  # parents precede children: copy the parent's row, add self
+        if parent >= 0:
+            allowed[row + i, col:col + k] = allowed[row + parent, col:col + k]
+        allowed[row + i, col + i] = True
 
 
 def _passes(segments: list[_Segment], budget: int) -> list[list[_Segment]]:

@@ -79,8 +79,6 @@ def test_out_of_memory_scores_chunk_by_chunk_and_halves_the_chunk_instead_of_cra
     assert sizes and max(sizes) <= 100 and "chunk by chunk" in caplog.text and "retrying with" in caplog.text
 
 
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("batch_tokens", [512, 4])
 def test_candidates_that_fit_one_pass_share_it_with_their_prompt(batch_tokens):
