@@ -606,11 +606,22 @@ def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, f
 
 
 # -- the database -------------------------------------------------------------------------------------------------
+def scores_key() -> str:
+    """The pair cache's key for the default model at the precision the app will run ($RECSYS_PRECISION, else
+    auto): the scores the template must hold for the walks to be warm."""
+    from .config import ScoringConfig
+    from .recommend import Models
+
+    return Models().lm_cache_key(ScoringConfig().model)
+
+
 def template_path(plan: Plan) -> Path:
+    """One template per precision: a template of float32 scores (as the tests build it) opened by an app running
+    bfloat16 would have the app score every demo item's ℓ(y|∅) again in the background during the walks."""
     from .config import CACHE_DIR
     from .db import SCHEMA_VERSION
 
-    kind = "no-lm" if plan.no_lm else f"{DATASET}-examples{plan.examples}"
+    kind = "no-lm" if plan.no_lm else f"{DATASET}-examples{plan.examples}-{scores_key()}"
     return CACHE_DIR / "loadtest" / f"demo-{kind}-v{SCHEMA_VERSION}.db"
 
 
@@ -646,7 +657,8 @@ def prepare_database(plan: Plan, folder: Path, say=print) -> tuple[Path, dict]:
         source, info = Path(plan.db_from), {"source": str(plan.db_from)}
     else:
         source = template_path(plan)
-        info = {"source": str(source), "template_reused": source.exists()}
+        info = {"source": str(source), "template_reused": source.exists(),
+                **({} if plan.no_lm else {"scores": scores_key()})}
         if not source.exists():
             source.parent.mkdir(parents=True, exist_ok=True)
             partial = source.with_suffix(f".{os.getpid()}.partial")
@@ -662,6 +674,16 @@ def prepare_database(plan: Plan, folder: Path, say=print) -> tuple[Path, dict]:
     src.conn.close()
     dst.conn.close()
     return target, info
+
+
+def pair_rows(path: Path) -> int:
+    from . import db as dbmod
+
+    db = dbmod.connect(path)
+    try:
+        return db.execute("SELECT count(*) FROM pair_scores").fetchone()[0]
+    finally:
+        db.conn.close()
 
 
 # -- the whole run ----------------------------------------------------------------------------------------------
@@ -709,6 +731,7 @@ def run(plan: Plan, say=print) -> dict:
     try:
         say("preparing the database…")
         db_file, report["database"] = prepare_database(plan, folder, say)
+        pairs_before = pair_rows(db_file)
         log = plan.log or folder / "app.log"
         runs_file = folder / "runs.jsonl"
         env = {runlog.ENV: str(runs_file), **({"RECSYS_PRECOMPUTE_NEUTRAL": "0"} if plan.no_lm else {})}
@@ -742,6 +765,8 @@ def run(plan: Plan, say=print) -> dict:
         if report["server_tracebacks"]:
             first = text.index("Traceback (most recent call last)")
             report["server_traceback_first"] = text[first:first + 3000]
+        # what the server scored: the cold re-ranks' new pairs; much more means the template was not warm
+        report["database"]["pairs_scored_during_run"] = pair_rows(db_file) - pairs_before
         db = dbmod.connect(db_file)
         try:
             owners = sorted({s.name for s in sessions} | {n for s in sessions for n in s.names})
@@ -829,7 +854,9 @@ def format_report(report: dict) -> str:
              f"machine: {m['cpus']} CPU(s), load average before {m['load_before']}, after {m.get('load_after')}"
              + (f"; browsers at nice {m['browsers_nice']}, the server at its own" if "browsers_nice" in m else ""),
              f"database: {report['database'].get('source')}"
-             + (" (template reused)" if report["database"].get("template_reused") else ""),
+             + (" (template reused)" if report["database"].get("template_reused") else "")
+             + (f"; {report['database']['pairs_scored_during_run']} pairs scored by the server during the run"
+                if "pairs_scored_during_run" in report["database"] else ""),
              f"warm-up (first request, models loaded; not measured): {report.get('browser', {}).get('warmup_s')} s",
              "", "seconds from the action to its result on the page; 'app s' and 'pairs': what the app itself reports "
              "(median; the most pairs scored); 'run s': the server's script runs in the step (median, from its run "

@@ -10,7 +10,8 @@ import pytest
 
 from recsys import db as dbmod
 from recsys.errors import LoadTestError, RecsysError
-from recsys.loadtest import Plan, check_port, class_key, cpu_used, percentile, reconcile, records_in, summarise
+from recsys.loadtest import (Plan, check_port, class_key, cpu_used, percentile, reconcile, records_in, summarise,
+                             template_path)
 from recsys.store import Store
 
 
@@ -37,6 +38,18 @@ def test_cpu_between_snapshots_counts_live_processes_and_never_goes_down():
     before = {1: ("server", 10.0), 2: ("browsers", 5.0), 3: ("browsers", 40.0)}
     after = {1: ("server", 10.5), 2: ("browsers", 6.0), 4: ("browsers", 0.25)}  # 3 closed, 4 started meanwhile
     assert cpu_used(before, after) == {"server": 0.5, "browsers": 1.25}
+
+
+def test_each_precision_has_its_own_template(monkeypatch):
+    """An app in bfloat16 must not be handed the float32 scores the tests cached: it would score them all again."""
+    plan = Plan(sessions=1, examples=1)
+    paths = {}
+    for precision in ("float32", "bfloat16"):
+        monkeypatch.setenv("RECSYS_PRECISION", precision)
+        paths[precision] = template_path(plan)
+    assert paths["float32"] != paths["bfloat16"]
+    assert "smollm2-135m@bf16" in paths["bfloat16"].name and "@" not in paths["float32"].name
+    assert "smollm2" not in template_path(Plan(sessions=1, no_lm=True)).name  # no scores, one template
 
 
 def test_class_key_is_streamlits_key_class():

@@ -36,6 +36,9 @@ def test_three_sessions_and_one_killed_lose_and_duplicate_nothing():
     assert report["server_tracebacks"] == 0, text
     assert report["sessions"][-1]["killed_at"], text
     assert "fresh_page_after_s" in report["browser"], text
+    # the template holds the walk's scores at the app's precision: the server scores only the re-rank's new pairs
+    # (15 on the first example), not the ~900 demo items' ℓ(y|∅) again
+    assert 0 < report["database"]["pairs_scored_during_run"] <= 100, text
     # the server's run log names each session's runs: every step has its server time, and a step that waits for
     # its run to finish took at least that long (open, review and reload end when their sign shows)
     steps = {r["step"]: r for r in report["steps"]}
