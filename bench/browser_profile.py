@@ -2,9 +2,10 @@
 process (renderer, GPU, browser) and of the server per step, and the page script's own time by function (DevTools'
 sampling profiler) for a like. The first walk warms the server and the page up and is not reported.
 
-    python bench/browser_profile.py [--walks 3] [--no-animations]   # needs Chromium and playwright (make browser)
+    python bench/browser_profile.py [--walks 3] [--no-animations] [--no-profiler]   # needs Chromium and playwright
 
-`--no-animations` adds a style sheet that switches every CSS animation and transition off.
+`--no-animations` adds a style sheet that switches every CSS animation and transition off. `--no-profiler` leaves
+the sampling profiler off: it costs the page CPU of its own, so the CPU seconds are then the step's alone.
 """
 import argparse
 import asyncio
@@ -59,7 +60,7 @@ def script_time(profile: dict, top: int = 12) -> list[str]:
     return lines + [f"    {s:6.3f} s  {name[:40]:<40} {url[:40]}" for (name, url), s in spent.most_common(top)]
 
 
-async def main(walks: int, no_animations: bool) -> None:
+async def main(walks: int, no_animations: bool, profiler: bool = True) -> None:
     from playwright.async_api import async_playwright
 
     plan = lt.Plan(sessions=1, examples=1)
@@ -89,15 +90,17 @@ async def main(walks: int, no_animations: bool) -> None:
 
                 async def step(name, action, **kw):
                     before = cpu_by_kind()
-                    await cdp.send("Profiler.start")
+                    if profiler:
+                        await cdp.send("Profiler.start")
                     seconds = await w.step(name, action, **kw)
-                    profile = (await cdp.send("Profiler.stop"))["profile"]
+                    profile = (await cdp.send("Profiler.stop"))["profile"] if profiler else None
                     cpu = used(before, cpu_by_kind())
                     if walk:
                         print(f"walk {walk} {name:<8} {seconds:5.2f} s  CPU-s {cpu}")
                         if name == "like":
                             likes.append(cpu.get("chromium renderer", 0.0))
-                            print("\n".join(script_time(profile)))
+                            if profile:
+                                print("\n".join(script_time(profile)))
 
                 async def pick():
                     await page.get_by_placeholder("Choose a named history…").click()
@@ -123,5 +126,6 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--walks", type=int, default=3)
     p.add_argument("--no-animations", action="store_true")
+    p.add_argument("--no-profiler", action="store_true")
     args = p.parse_args()
-    asyncio.run(main(args.walks, args.no_animations))
+    asyncio.run(main(args.walks, args.no_animations, profiler=not args.no_profiler))
