@@ -140,8 +140,7 @@ class TransformersBackend:
                     self._score_packed(group)
                 except torch.OutOfMemoryError:
                     log.warning("out of memory: scoring %d prompts' candidates chunk by chunk", len(group))
-                    if self.device.startswith("cuda"):
-                        torch.cuda.empty_cache()
+                    self._release()
                     for segment in group:
                         self._score_chunks(segment, max(64, self.batch_tokens // 2))
         return out
@@ -167,10 +166,14 @@ class TransformersBackend:
                     raise
                 budget = self._even_budget(seg.rows[start:], budget // 2)
                 log.warning("out of memory: retrying with %d tokens per forward pass", budget)
-                if self.device.startswith("cuda"):
-                    torch.cuda.empty_cache()
+                self._release()
                 continue
             start = end
+
+    def _release(self) -> None:
+        """After an out-of-memory error: hand the failed pass's cached blocks back before the smaller retry."""
+        if self.device.startswith("cuda"):
+            self.torch.cuda.empty_cache()
 
     @staticmethod
     def _even_budget(sorted_ids: list[list[int]], budget: int) -> int:
